@@ -1,0 +1,146 @@
+//! Errors as RFC 9457 problem details (`application/problem+json`).
+//!
+//! Every error the API returns is one of these, with `detail` always present because the
+//! seed's clients read it. Handlers return [`Problem`]; the [`crate::middleware`] turns any
+//! other error response (an extractor rejection, a 404/405 from routing, a 413 from the
+//! body limit, a panic) into one too.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use market_data::providers::ProviderError;
+use market_data::usecases::QuoteError;
+use serde::{Deserialize, Serialize};
+
+/// The media type of problem details.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// A problem detail object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Problem {
+    /// A URI reference naming the kind of problem; the same kind always has the same type.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// A short summary of the kind of problem.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// What went wrong with this request, written for the client.
+    pub detail: String,
+    /// Seconds to wait before retrying, also sent as `Retry-After`.
+    #[serde(skip)]
+    pub retry_after: Option<Duration>,
+}
+
+impl Problem {
+    /// A problem of kind `slug` (`/problems/{slug}`).
+    pub fn new(status: StatusCode, slug: &str, title: &str, detail: impl Into<String>) -> Self {
+        Self {
+            kind: format!("/problems/{slug}"),
+            title: title.to_owned(),
+            status: status.as_u16(),
+            detail: detail.into(),
+            retry_after: None,
+        }
+    }
+
+    /// 400: a query parameter is missing or invalid.
+    pub fn bad_parameter(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "bad-parameter",
+            "Invalid request parameter",
+            detail,
+        )
+    }
+
+    /// The generic problem for a status an error response already had.
+    pub fn for_status(status: StatusCode, detail: impl Into<String>) -> Self {
+        let (slug, title) = match status {
+            StatusCode::BAD_REQUEST => ("bad-request", "Bad request"),
+            StatusCode::NOT_FOUND => ("not-found", "Not found"),
+            StatusCode::METHOD_NOT_ALLOWED => ("method-not-allowed", "Method not allowed"),
+            StatusCode::PAYLOAD_TOO_LARGE => ("body-too-large", "Request body too large"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                ("unsupported-media-type", "Unsupported media type")
+            }
+            StatusCode::UNPROCESSABLE_ENTITY => ("invalid-body", "Invalid request body"),
+            StatusCode::REQUEST_TIMEOUT => ("timeout", "Request timeout"),
+            s if s.is_server_error() => ("internal", "Internal error"),
+            _ => ("http-error", "Request failed"),
+        };
+        Self::new(status, slug, title, detail)
+    }
+
+    /// Sets `Retry-After`.
+    pub fn with_retry_after(mut self, after: Duration) -> Self {
+        self.retry_after = Some(after);
+        self
+    }
+}
+
+impl From<QuoteError> for Problem {
+    fn from(e: QuoteError) -> Self {
+        let QuoteError {
+            provider,
+            symbol,
+            source,
+        } = e;
+        match source {
+            ProviderError::NotFound => Problem::new(
+                StatusCode::NOT_FOUND,
+                "unknown-symbol",
+                "Unknown symbol",
+                format!("{provider} has no quote for symbol {symbol}"),
+            ),
+            e @ ProviderError::NotConfigured { .. } => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "provider-not-configured",
+                "Provider not configured",
+                e.to_string(),
+            ),
+            ProviderError::Misconfigured(reason) => Problem::new(
+                StatusCode::BAD_GATEWAY,
+                "provider-refused",
+                "Provider refused the request",
+                format!("{provider} refused the request for {symbol}: {reason}"),
+            ),
+            ProviderError::RateLimited { retry_after } => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "provider-rate-limited",
+                "Provider rate limit reached",
+                format!(
+                    "{provider}'s rate limit is exhausted and no cached quote of {symbol} is usable"
+                ),
+            )
+            .with_retry_after(retry_after.unwrap_or(Duration::from_secs(30))),
+            ProviderError::Unavailable(reason) => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "provider-unavailable",
+                "Provider unavailable",
+                format!(
+                    "{provider} could not quote {symbol} and no cached quote is usable: {reason}"
+                ),
+            ),
+        }
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let retry_after = self.retry_after;
+        let mut response = (status, Json(self)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if let Some(after) = retry_after {
+            headers.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(after.as_secs().max(1)),
+            );
+        }
+        response
+    }
+}

@@ -1,0 +1,4 @@
+//! One module per group of routes; each handler only translates HTTP to a use case and back.
+
+pub mod health;
+pub mod latest;

@@ -1,0 +1,122 @@
+//! The one-process local runner.
+//!
+//! `serve` runs the same router as the `price-api` Lambda function on a local address.
+//! Each port uses the adapter its configuration names; with nothing configured, the
+//! embedded defaults (simulated provider, in-memory store, in-process cache and bus), so it
+//! serves on a fresh machine. `migrate` applies the SQL migrations; `republish` sends the
+//! events whose delivery was never confirmed.
+
+use std::net::SocketAddr;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use market_data::{Config, Services, telemetry};
+use tokio::net::TcpListener;
+use tracing::{debug, info, warn};
+
+#[derive(Parser)]
+#[command(
+    name = "market-data-local",
+    version,
+    about = "Run the market-data backend in one process"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API (the default).
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "LOCAL_ADDR", default_value = "127.0.0.1:8000")]
+        addr: SocketAddr,
+    },
+    /// Apply the SQL migrations to DATABASE_URL.
+    Migrate,
+    /// Publish the events whose delivery was never confirmed.
+    Republish {
+        /// Rows taken per batch.
+        #[arg(long, default_value_t = 500)]
+        batch: usize,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    telemetry::init();
+    let cli = Cli::parse();
+    let config = Config::from_env().await.context("invalid configuration")?;
+    let services = Services::from_config(&config)
+        .await
+        .context("could not set up the adapters")?;
+
+    match cli.command.unwrap_or(Command::Serve {
+        addr: default_addr()?,
+    }) {
+        Command::Serve { addr } => serve(services, addr).await,
+        Command::Migrate => {
+            let Some(pg) = services.postgres() else {
+                bail!("DATABASE_URL (or DATABASE_SECRET_ID) is not set: nothing to migrate");
+            };
+            let applied = pg.migrate().await.context("migration failed")?;
+            if applied.is_empty() {
+                println!("database is up to date");
+            } else {
+                println!("applied: {}", applied.join(", "));
+            }
+            Ok(())
+        }
+        Command::Republish { batch } => {
+            let report = services
+                .republisher
+                .run(batch.max(1))
+                .await
+                .context("re-publishing failed")?;
+            println!(
+                "claimed {}, delivered {}, still undelivered {}",
+                report.claimed, report.delivered, report.failed
+            );
+            Ok(())
+        }
+    }
+}
+
+fn default_addr() -> anyhow::Result<SocketAddr> {
+    let raw = std::env::var("LOCAL_ADDR").unwrap_or_else(|_| "127.0.0.1:8000".into());
+    raw.parse()
+        .with_context(|| format!("LOCAL_ADDR: {raw:?} is not a socket address"))
+}
+
+async fn serve(services: Services, addr: SocketAddr) -> anyhow::Result<()> {
+    println!("market-data local runner");
+    for p in services.ports() {
+        println!("  {:<20} {}", p.port, p.adapter);
+    }
+    if let Some(bus) = services.in_process_bus() {
+        let mut events = bus.subscribe();
+        tokio::spawn(async move {
+            loop {
+                match events.recv().await {
+                    Ok(event) => debug!(?event, "price event"),
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        warn!(missed = n, "event log fell behind");
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        });
+    }
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    println!("listening on http://{addr}  (try /prices/latest?symbol=AAPL)");
+    info!(%addr, "serving");
+    axum::serve(listener, price_api::router(services))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .context("server failed")
+}

@@ -1,0 +1,98 @@
+//! The event published for every fetched quote (Kafka topic `price-events`).
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{Quote, Symbol};
+
+/// The seed-compatible price event: exactly five fields, compact JSON, keyed by symbol.
+///
+/// `raw_response_id` names the stored raw response and is the idempotency key downstream:
+/// a consumer that sees the same id twice must change nothing the second time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceEvent {
+    /// The symbol, also the message key, so one symbol's events stay in order on one partition.
+    pub symbol: Symbol,
+    /// The price as a JSON number, as the seed's consumers expect.
+    #[serde(serialize_with = "rust_decimal::serde::float::serialize")]
+    pub price: Decimal,
+    /// The provider's quote time, RFC 3339 in UTC with a `Z`.
+    pub timestamp: DateTime<Utc>,
+    /// The provider's name (`finnhub`, `simulated`, ...).
+    pub source: String,
+    /// The id of the row in `raw_market_data` this event was made from.
+    pub raw_response_id: Uuid,
+}
+
+impl PriceEvent {
+    /// The event for a quote stored under `raw_response_id`.
+    pub fn from_quote(quote: &Quote, raw_response_id: Uuid) -> Self {
+        Self {
+            symbol: quote.symbol.clone(),
+            price: quote.price,
+            timestamp: quote.quote_time,
+            source: quote.provider.as_str().to_owned(),
+            raw_response_id,
+        }
+    }
+
+    /// The compact JSON sent as the message value.
+    pub fn to_json(&self) -> Result<Vec<u8>, serde_json::Error> {
+        serde_json::to_vec(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ProviderId;
+    use std::str::FromStr;
+
+    fn quote() -> Quote {
+        let t = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        Quote {
+            symbol: Symbol::parse("AAPL").unwrap(),
+            provider: ProviderId::Finnhub,
+            price: Decimal::from_str("189.25").unwrap(),
+            change: None,
+            percent_change: None,
+            high: Decimal::from_str("190").unwrap(),
+            low: Decimal::from_str("188.1").unwrap(),
+            open: Decimal::from_str("188.5").unwrap(),
+            previous_close: Decimal::from_str("188.9").unwrap(),
+            quote_time: t,
+            fetched_at: t,
+        }
+    }
+
+    #[test]
+    fn serialises_exactly_the_seed_fields() {
+        let id = Uuid::from_u128(7);
+        let json: serde_json::Value =
+            serde_json::from_slice(&PriceEvent::from_quote(&quote(), id).to_json().unwrap())
+                .unwrap();
+        let obj = json.as_object().unwrap();
+        let mut keys: Vec<_> = obj.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            ["price", "raw_response_id", "source", "symbol", "timestamp"]
+        );
+        assert_eq!(obj["price"], serde_json::json!(189.25));
+        assert_eq!(obj["timestamp"], "2023-11-14T22:13:20Z");
+        assert_eq!(obj["source"], "finnhub");
+        assert_eq!(obj["symbol"], "AAPL");
+        assert_eq!(obj["raw_response_id"], id.to_string());
+    }
+
+    #[test]
+    fn round_trips_with_an_exact_price() {
+        let event = PriceEvent::from_quote(&quote(), Uuid::from_u128(1));
+        let back: PriceEvent = serde_json::from_slice(&event.to_json().unwrap()).unwrap();
+        assert_eq!(back, event);
+        assert_eq!(back.price.to_string(), "189.25");
+    }
+}

@@ -1,0 +1,23 @@
+//! The library every function of the market-data backend shares.
+//!
+//! - [`domain`]: plain types and rules (symbols, quotes, price events), no I/O.
+//! - Ports and their adapters: [`providers`], [`cache`], [`store`], [`events`], [`secrets`].
+//! - [`usecases`]: what the functions do, written against the ports.
+//! - [`config`] and [`services`]: reading the configuration once and picking each adapter.
+//!
+//! The function crates only translate their event types to these use cases and back.
+
+pub mod cache;
+pub mod config;
+pub mod domain;
+pub mod events;
+pub mod providers;
+pub mod secrets;
+pub mod services;
+pub mod single_flight;
+pub mod store;
+pub mod telemetry;
+pub mod usecases;
+
+pub use config::Config;
+pub use services::Services;

@@ -1,0 +1,271 @@
+//! The one way to build a process's shared state from its configuration.
+//!
+//! Which adapter serves each port is decided here, once, at start-up. Nothing connects
+//! yet (pools, Redis and Kafka clients are lazy), so a cold start does not wait on, or
+//! fail for, a dependency that is briefly away; readiness reports each one's state.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::cache::{CacheError, QuoteCache, RedisCache, TieredCache};
+use crate::config::Config;
+use crate::domain::ProviderId;
+use crate::events::{EventBus, InProcessBus, KafkaBus, PublishError};
+use crate::providers::Providers;
+use crate::store::{MemoryStore, PostgresStore, PriceStore, StoreError};
+use crate::usecases::{QuoteService, Republisher};
+
+/// Longest a readiness check waits for any one dependency.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Why the shared state could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum WiringError {
+    /// The PostgreSQL store could not be set up or migrated.
+    #[error("PostgreSQL (DATABASE_URL): {0}")]
+    Store(#[from] StoreError),
+    /// The Redis cache could not be set up.
+    #[error("Redis (REDIS_URL): {0}")]
+    Cache(#[from] CacheError),
+    /// The Kafka producer could not be set up.
+    #[error("Kafka (KAFKA_BOOTSTRAP_SERVERS): {0}")]
+    Bus(#[from] PublishError),
+    /// The HTTP client for a provider could not be built.
+    #[error("provider HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+}
+
+/// Which adapter serves a port, for the start-up banner and readiness.
+#[derive(Debug, Clone, Serialize)]
+pub struct PortAdapter {
+    /// The port (`store`, `cache`, `events`, `provider:finnhub`, ...).
+    pub port: &'static str,
+    /// The adapter serving it, with its non-secret settings.
+    pub adapter: String,
+}
+
+/// The state of one dependency.
+#[derive(Debug, Clone, Serialize)]
+pub struct DependencyState {
+    /// The port it serves.
+    pub port: &'static str,
+    /// The adapter serving it.
+    pub adapter: String,
+    /// `up`, `down` or `not_configured`.
+    pub status: &'static str,
+    /// Why it is down, when it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl DependencyState {
+    /// Whether the dependency is usable.
+    pub fn is_up(&self) -> bool {
+        self.status == "up"
+    }
+}
+
+/// Everything a function or the local runner needs, built once per process.
+#[derive(Clone)]
+pub struct Services {
+    /// The latest-price use case.
+    pub quotes: QuoteService,
+    /// The re-publisher of undelivered events.
+    pub republisher: Republisher,
+    store: Arc<dyn PriceStore>,
+    bus: Arc<dyn EventBus>,
+    shared_cache: Option<Arc<dyn QuoteCache>>,
+    postgres: Option<PostgresStore>,
+    in_process_bus: Option<InProcessBus>,
+    ports: Vec<PortAdapter>,
+}
+
+impl Services {
+    /// Picks and builds every adapter from `config`; applies migrations first when
+    /// `DATABASE_MIGRATE_ON_START` asks for it.
+    pub async fn from_config(config: &Config) -> Result<Self, WiringError> {
+        let mut ports = Vec::new();
+
+        let (store, postgres): (Arc<dyn PriceStore>, _) = match &config.database {
+            Some(db) => {
+                let pg = PostgresStore::new(db)?;
+                if db.migrate_on_start {
+                    let applied = pg.migrate().await?;
+                    tracing::info!(?applied, "migrations applied at start-up");
+                }
+                ports.push(port(
+                    "store",
+                    format!("postgres (pool of {})", db.pool_size),
+                ));
+                (Arc::new(pg.clone()), Some(pg))
+            }
+            None => {
+                ports.push(port("store", "in-memory".into()));
+                (Arc::new(MemoryStore::new()), None)
+            }
+        };
+
+        let shared_cache: Option<Arc<dyn QuoteCache>> = match &config.redis {
+            Some(redis) => {
+                ports.push(port(
+                    "cache",
+                    format!("in-process L1 + redis (prefix {:?})", redis.key_prefix),
+                ));
+                Some(Arc::new(RedisCache::new(redis, config.cache.stale_ttl)?))
+            }
+            None => {
+                ports.push(port("cache", "in-process L1 only".into()));
+                None
+            }
+        };
+
+        let (bus, in_process_bus, grace): (Arc<dyn EventBus>, _, _) = match &config.kafka {
+            Some(kafka) => {
+                ports.push(port(
+                    "events",
+                    format!("kafka {} topic {}", kafka.bootstrap_servers, kafka.topic),
+                ));
+                (
+                    Arc::new(KafkaBus::new(kafka)?),
+                    None,
+                    kafka.delivery_timeout + Duration::from_secs(5),
+                )
+            }
+            None => {
+                ports.push(port("events", "in-process channel".into()));
+                let bus = InProcessBus::new(1024);
+                (Arc::new(bus.clone()), Some(bus), Duration::from_secs(5))
+            }
+        };
+
+        let providers = Providers::from_config(config)?;
+        for id in ProviderId::ALL {
+            let adapter = match (id, providers.is_configured(id)) {
+                (ProviderId::Finnhub, true) => format!("finnhub at {}", config.finnhub.base_url),
+                (ProviderId::Finnhub, false) => {
+                    "not configured (set FINNHUB_API_KEY or FINNHUB_API_KEY_SECRET_ID)".into()
+                }
+                (ProviderId::Simulated, _) => "built-in random walk".into(),
+            };
+            let default = if id == providers.default_id() {
+                " [default]"
+            } else {
+                ""
+            };
+            ports.push(PortAdapter {
+                port: provider_port(id),
+                adapter: format!("{adapter}{default}"),
+            });
+        }
+
+        let quotes = QuoteService::new(
+            providers,
+            TieredCache::new(&config.cache, shared_cache.clone()),
+            Arc::clone(&store),
+            Arc::clone(&bus),
+            grace,
+        );
+        Ok(Self {
+            quotes,
+            republisher: Republisher::new(Arc::clone(&store), Arc::clone(&bus)),
+            store,
+            bus,
+            shared_cache,
+            postgres,
+            in_process_bus,
+            ports,
+        })
+    }
+
+    /// Which adapter serves each port.
+    pub fn ports(&self) -> &[PortAdapter] {
+        &self.ports
+    }
+
+    /// The PostgreSQL store, when one is configured (for `migrate` and later adapters).
+    pub fn postgres(&self) -> Option<&PostgresStore> {
+        self.postgres.as_ref()
+    }
+
+    /// The in-process bus, when Kafka is not configured, so the local runner can consume it.
+    pub fn in_process_bus(&self) -> Option<&InProcessBus> {
+        self.in_process_bus.as_ref()
+    }
+
+    /// Checks every dependency at once, each bounded by a short timeout.
+    pub async fn readiness(&self) -> Vec<DependencyState> {
+        let adapter = |name: &str| {
+            self.ports
+                .iter()
+                .find(|p| p.port == name)
+                .map(|p| p.adapter.clone())
+                .unwrap_or_default()
+        };
+        let store = async { check(self.store.ping()).await };
+        let cache = async {
+            match &self.shared_cache {
+                Some(c) => check(c.ping()).await,
+                None => Ok(()),
+            }
+        };
+        let bus = async { check(self.bus.ping()).await };
+        let (store, cache, bus) = tokio::join!(store, cache, bus);
+        let mut states = vec![
+            state("store", adapter("store"), store),
+            state("cache", adapter("cache"), cache),
+            state("events", adapter("events"), bus),
+        ];
+        let providers = self.quotes.providers();
+        states.extend(ProviderId::ALL.into_iter().map(|id| DependencyState {
+            port: provider_port(id),
+            adapter: adapter(provider_port(id)),
+            status: if providers.is_configured(id) {
+                "up"
+            } else {
+                "not_configured"
+            },
+            detail: None,
+        }));
+        states
+    }
+}
+
+fn port(port: &'static str, adapter: String) -> PortAdapter {
+    PortAdapter { port, adapter }
+}
+
+fn provider_port(id: ProviderId) -> &'static str {
+    match id {
+        ProviderId::Finnhub => "provider:finnhub",
+        ProviderId::Simulated => "provider:simulated",
+    }
+}
+
+async fn check<E: std::fmt::Display>(
+    probe: impl std::future::Future<Output = Result<(), E>>,
+) -> Result<(), String> {
+    match tokio::time::timeout(CHECK_TIMEOUT, probe).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no answer within {} ms", CHECK_TIMEOUT.as_millis())),
+    }
+}
+
+fn state(port: &'static str, adapter: String, result: Result<(), String>) -> DependencyState {
+    match result {
+        Ok(()) => DependencyState {
+            port,
+            adapter,
+            status: "up",
+            detail: None,
+        },
+        Err(detail) => DependencyState {
+            port,
+            adapter,
+            status: "down",
+            detail: Some(detail),
+        },
+    }
+}

@@ -1,0 +1,222 @@
+//! PostgreSQL adapter of the store port (`tokio-postgres` with a `deadpool` pool).
+//!
+//! The pool connects lazily, so a function starts even while the database is away, and
+//! every wait (connect, check-out) is bounded. Every statement is parameterised.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Timeouts};
+use rust_decimal::Decimal;
+use secrecy::ExposeSecret;
+use tokio_postgres::NoTls;
+use uuid::Uuid;
+
+use super::migrations::{MIGRATION_LOCK_KEY, MIGRATIONS};
+use super::{PriceStore, StoreError};
+use crate::config::DatabaseConfig;
+use crate::domain::{FetchedQuote, PriceEvent, Symbol};
+
+/// Longest wait for a connection, new or pooled.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The PostgreSQL store.
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: Pool,
+}
+
+impl PostgresStore {
+    /// A store on the database of `config`. Does not connect yet; fails only on a bad URL.
+    pub fn new(config: &DatabaseConfig) -> Result<Self, StoreError> {
+        let mut pg = tokio_postgres::Config::from_str(config.url.expose_secret())
+            .map_err(|e| StoreError::Unavailable(format!("invalid DATABASE_URL: {e}")))?;
+        if pg.get_connect_timeout().is_none() {
+            pg.connect_timeout(CONNECT_TIMEOUT);
+        }
+        if pg.get_application_name().is_none() {
+            pg.application_name("market-data");
+        }
+        let manager = Manager::from_config(
+            pg,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(config.pool_size)
+            .timeouts(Timeouts {
+                wait: Some(CONNECT_TIMEOUT),
+                create: Some(CONNECT_TIMEOUT),
+                recycle: Some(CONNECT_TIMEOUT),
+            })
+            .runtime(Runtime::Tokio1)
+            .build()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        Ok(Self { pool })
+    }
+
+    /// The pool, for the adapters of later ports that share this database.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+
+    /// Applies every migration not yet applied, in one transaction under an advisory lock.
+    /// Returns the names of those applied now.
+    pub async fn migrate(&self) -> Result<Vec<&'static str>, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(query_error)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK_KEY])
+            .await
+            .map_err(query_error)?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                 version    integer     PRIMARY KEY,
+                 name       text        NOT NULL,
+                 applied_at timestamptz NOT NULL DEFAULT now()
+             )",
+        )
+        .await
+        .map_err(query_error)?;
+        let applied: Vec<i32> = tx
+            .query("SELECT version FROM schema_migrations", &[])
+            .await
+            .map_err(query_error)?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let mut now_applied = Vec::new();
+        for m in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
+            tx.batch_execute(m.sql)
+                .await
+                .map_err(|e| StoreError::Query(format!("{}: {}", m.name, describe(&e))))?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                &[&m.version, &m.name],
+            )
+            .await
+            .map_err(query_error)?;
+            now_applied.push(m.name);
+        }
+        tx.commit().await.map_err(query_error)?;
+        Ok(now_applied)
+    }
+}
+
+#[async_trait]
+impl PriceStore for PostgresStore {
+    async fn insert_raw(
+        &self,
+        id: Uuid,
+        fetched: &FetchedQuote,
+        republish_after: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let q = &fetched.quote;
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO raw_market_data
+                     (id, symbol, provider, price, quote_time, fetched_at, raw, republish_after)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                &[
+                    &id,
+                    &q.symbol.as_str(),
+                    &q.provider.as_str(),
+                    &q.price,
+                    &q.quote_time,
+                    &q.fetched_at,
+                    &fetched.raw,
+                    &republish_after,
+                ],
+            )
+            .await
+            .map_err(query_error)?;
+        Ok(())
+    }
+
+    async fn mark_delivered(&self, id: Uuid) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "UPDATE raw_market_data SET event_delivered_at = now()
+                 WHERE id = $1 AND event_delivered_at IS NULL",
+                &[&id],
+            )
+            .await
+            .map_err(query_error)?;
+        Ok(())
+    }
+
+    async fn claim_undelivered(
+        &self,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<PriceEvent>, StoreError> {
+        let client = self.client().await?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = client
+            .query(
+                "UPDATE raw_market_data r
+                 SET republish_after = now() + make_interval(secs => $2)
+                 FROM (SELECT id FROM raw_market_data
+                       WHERE event_delivered_at IS NULL AND republish_after <= now()
+                       ORDER BY republish_after
+                       LIMIT $1
+                       FOR UPDATE SKIP LOCKED) due
+                 WHERE r.id = due.id
+                 RETURNING r.id, r.symbol, r.provider, r.price, r.quote_time",
+                &[&limit, &lease.as_secs_f64()],
+            )
+            .await
+            .map_err(query_error)?;
+        rows.iter()
+            .map(|row| {
+                let symbol: String = row.get(1);
+                Ok(PriceEvent {
+                    raw_response_id: row.get(0),
+                    symbol: Symbol::parse(&symbol)
+                        .map_err(|e| StoreError::Query(format!("stored symbol {symbol:?}: {e}")))?,
+                    source: row.get(2),
+                    price: row.get::<_, Decimal>(3),
+                    timestamp: row.get(4),
+                })
+            })
+            .collect()
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client.simple_query("SELECT 1").await.map_err(query_error)?;
+        Ok(())
+    }
+}
+
+/// A database error with the server's message when there is one (`tokio_postgres::Error`
+/// alone displays as just "db error").
+fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.code().code(), db.message()),
+        None => match std::error::Error::source(e) {
+            Some(source) => format!("{e}: {source}"),
+            None => e.to_string(),
+        },
+    }
+}
+
+fn query_error(e: tokio_postgres::Error) -> StoreError {
+    if e.is_closed() || e.as_db_error().is_none() && std::error::Error::source(&e).is_some() {
+        StoreError::Unavailable(describe(&e))
+    } else {
+        StoreError::Query(describe(&e))
+    }
+}
