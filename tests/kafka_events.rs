@@ -50,7 +50,8 @@ async fn an_event_arrives_keyed_by_symbol_with_exactly_the_seed_fields() {
     );
     assert_eq!(obj["symbol"], "AAPL");
     assert!(obj["price"].is_number());
-    assert_eq!(obj["price"].to_string(), sent.price.to_string());
+    let price: rust_decimal::Decimal = obj["price"].to_string().parse().unwrap();
+    assert_eq!(price, sent.price);
     assert_eq!(obj["source"], "simulated");
     assert_eq!(obj["raw_response_id"], sent.raw_response_id.to_string());
     let ts = obj["timestamp"].as_str().unwrap();

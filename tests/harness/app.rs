@@ -213,7 +213,11 @@ pub fn apigw_v2_latest(query: &[(&str, &str)]) -> serde_json::Value {
         "../../local/events/apigw-v2-latest-price.json"
     ))
     .expect("sample event");
-    let raw: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    // API Gateway sends the query string percent-encoded, and the parsed parameters decoded.
+    let raw: Vec<String> = query
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect();
     event["rawQueryString"] = raw.join("&").into();
     event["queryStringParameters"] = query
         .iter()
@@ -221,4 +225,15 @@ pub fn apigw_v2_latest(query: &[(&str, &str)]) -> serde_json::Value {
         .collect::<serde_json::Map<_, _>>()
         .into();
     event
+}
+
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

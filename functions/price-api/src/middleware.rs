@@ -9,7 +9,7 @@ use axum::middleware::Next;
 use axum::response::IntoResponse;
 use http_body_util::BodyExt;
 
-use crate::problem::{PROBLEM_JSON, Problem};
+use crate::problem::Problem;
 
 /// Largest request body accepted; the API's bodies are small JSON documents.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -17,12 +17,13 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Longest error body from an inner layer that is carried over into `detail`.
 const MAX_DETAIL_BYTES: usize = 1024;
 
-/// Turns any error response that is not yet a problem (routing's 404/405, an extractor's
-/// rejection, the body limit's 413) into one, keeping its status and its message.
+/// Turns the plain error responses of the framework (routing's 405, an extractor's
+/// rejection, the body limit's 413: empty or `text/plain`) into problems, keeping their
+/// status and message. Responses a handler shaped itself (JSON) pass untouched.
 pub async fn problem_for_errors(request: Request, next: Next) -> Response<Body> {
     let response = next.run(request).await;
     let status = response.status();
-    if !(status.is_client_error() || status.is_server_error()) || is_problem(response.headers()) {
+    if !(status.is_client_error() || status.is_server_error()) || !is_plain(response.headers()) {
         return response;
     }
     let (parts, body) = response.into_parts();
@@ -49,11 +50,11 @@ pub async fn problem_for_errors(request: Request, next: Next) -> Response<Body> 
     problem
 }
 
-fn is_problem(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with(PROBLEM_JSON))
+fn is_plain(headers: &HeaderMap) -> bool {
+    match headers.get(header::CONTENT_TYPE) {
+        None => true,
+        Some(v) => v.to_str().is_ok_and(|v| v.starts_with("text/plain")),
+    }
 }
 
 fn default_detail(status: StatusCode) -> String {

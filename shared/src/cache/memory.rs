@@ -51,14 +51,13 @@ impl MemoryCache {
         } else if entries.len() >= self.capacity {
             let cutoff = Utc::now() - self.retention;
             entries.retain(|_, q| q.fetched_at > cutoff);
-            if entries.len() >= self.capacity {
-                if let Some(oldest) = entries
+            if entries.len() >= self.capacity
+                && let Some(oldest) = entries
                     .iter()
                     .min_by_key(|(_, q)| q.fetched_at)
                     .map(|(k, _)| k.clone())
-                {
-                    entries.remove(&oldest);
-                }
+            {
+                entries.remove(&oldest);
             }
         }
         entries.insert(key, quote.clone());

@@ -83,10 +83,10 @@ impl TieredCache {
     /// Stores a newly fetched quote in both tiers. A failing shared tier is logged, not fatal.
     pub async fn store(&self, quote: &Quote) {
         self.local.put_now(quote);
-        if let Some(tier) = &self.shared {
-            if let Err(e) = tier.put(quote).await {
-                warn!(error = %e, symbol = %quote.symbol, "shared cache write failed");
-            }
+        if let Some(tier) = &self.shared
+            && let Err(e) = tier.put(quote).await
+        {
+            warn!(error = %e, symbol = %quote.symbol, "shared cache write failed");
         }
     }
 

@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# Set up the real local stack and pass every test: the one command CI runs (.ci/run).
+#
+#   local/test.sh                       format, lint, tests, doc tests, smoke test of the runner
+#   local/test.sh -E 'test(redis)'      extra arguments go to the test runner (cargo nextest
+#                                       when installed, else cargo test)
+#
+# Starts what the stack lacks (local/stack.sh up) and, on exit, stops only what this run started.
+# Stops at the first failing phase and prints how long each phase took. CARGO_TARGET_DIR
+# defaults to ~/.cache/mdb/target, outside the checkout, reused between runs. SMOKE_PORT
+# (default 18000) is where the smoke test serves.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/mdb/target}
+export MDB_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres
+export MDB_TEST_REDIS_URL=redis://127.0.0.1:6379
+export MDB_TEST_KAFKA_BOOTSTRAP=127.0.0.1:9092
+export MDB_TEST_AWS_ENDPOINT=http://127.0.0.1:5000
+export AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
+
+WORK=$(mktemp -d)
+# `stack.sh up` lists here the services it started, so the exit trap stops those and no others.
+export MDB_STACK_STARTED_FILE=$WORK/started
+: >"$MDB_STACK_STARTED_FILE"
+
+SUMMARY=()
+CURRENT=""
+SMOKE_PID=""
+
+finish() {
+  local status=$? started
+  if [ -n "$SMOKE_PID" ]; then kill "$SMOKE_PID" 2>/dev/null || true; fi
+  mapfile -t started <"$MDB_STACK_STARTED_FILE"
+  if [ ${#started[@]} -gt 0 ]; then
+    echo "==> stack down (${started[*]})"
+    "$ROOT/local/stack.sh" down "${started[@]}" || status=1
+  fi
+  rm -rf "$WORK"
+  echo
+  if [ ${#SUMMARY[@]} -gt 0 ]; then
+    echo "Timings:"
+    printf '  %s\n' "${SUMMARY[@]}"
+  fi
+  if [ "$status" -eq 0 ]; then
+    echo "All phases passed."
+  else
+    echo "FAILED${CURRENT:+ in phase: $CURRENT} (exit $status)"
+  fi
+  exit "$status"
+}
+trap finish EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# phase NAME CMD...: run CMD as one timed phase; the script stops if it fails.
+phase() {
+  CURRENT=$1
+  shift
+  local start=$SECONDS
+  echo "==> $CURRENT"
+  "$@"
+  SUMMARY+=("$(printf '%-10s %5ss' "$CURRENT" $((SECONDS - start)))")
+  CURRENT=""
+}
+
+# Databases the tests create for themselves (mdb_t_*) and a killed run left behind.
+drop_test_databases() {
+  psql "$MDB_TEST_DATABASE_URL" -X -q -v ON_ERROR_STOP=1 <<'SQL'
+select format('drop database if exists %I with (force)', datname)
+from pg_database where left(datname, 6) = 'mdb_t_'
+\gexec
+SQL
+}
+
+# nextest runs tests in parallel processes but skips doc tests: those get their own phase.
+if cargo nextest --version >/dev/null 2>&1; then
+  run_tests() { cargo nextest run --workspace --locked --no-fail-fast "$@"; }
+  doc_tests=yes
+else
+  echo "cargo-nextest not installed: running the tests with cargo test"
+  run_tests() { cargo test --workspace --locked "$@"; }
+  doc_tests=no
+fi
+
+# The README's first command, on a machine with nothing configured: the local runner must
+# serve a simulated quote on its embedded defaults.
+smoke() {
+  local port=${SMOKE_PORT:-18000} log=$WORK/smoke.log body deadline
+  local app_vars=(DATABASE_URL DATABASE_SECRET_ID REDIS_URL REDIS_URL_SECRET_ID
+    KAFKA_BOOTSTRAP_SERVERS KAFKA_TOPIC FINNHUB_API_KEY FINNHUB_API_KEY_SECRET_ID
+    FINNHUB_BASE_URL DEFAULT_PROVIDER JOBS_TABLE AWS_ENDPOINT_URL)
+  local unset_args=()
+  for var in "${app_vars[@]}"; do unset_args+=(-u "$var"); done
+
+  # --workspace: the same feature set as the test build, so nothing is compiled twice.
+  cargo build --workspace --bins --locked
+  if (: >"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "127.0.0.1:$port is already taken: set SMOKE_PORT to a free port" >&2
+    return 1
+  fi
+  env "${unset_args[@]}" LOCAL_ADDR="127.0.0.1:$port" \
+    "$CARGO_TARGET_DIR/debug/market-data-local" >"$log" 2>&1 &
+  SMOKE_PID=$!
+
+  deadline=$((SECONDS + 30))
+  until curl -s -o /dev/null "http://127.0.0.1:$port/health"; do
+    if ! kill -0 "$SMOKE_PID" 2>/dev/null || [ "$SECONDS" -ge "$deadline" ]; then
+      cat "$log" >&2
+      echo "market-data-local did not start serving on 127.0.0.1:$port" >&2
+      return 1
+    fi
+    sleep 0.2
+  done
+
+  if ! body=$(curl -fsS "http://127.0.0.1:$port/prices/latest?symbol=AAPL") ||
+    ! python3 -c '
+import json, sys
+quote = json.loads(sys.argv[1])
+assert quote.get("provider") == "simulated", quote
+assert quote.get("symbol") == "AAPL", quote
+assert float(quote["price"]) > 0, quote
+' "$body"; then
+    cat "$log" >&2
+    echo "unexpected answer: ${body:-none}" >&2
+    return 1
+  fi
+  echo "smoke: $body"
+
+  kill "$SMOKE_PID"
+  wait "$SMOKE_PID" 2>/dev/null || true
+  SMOKE_PID=""
+}
+
+phase stack "$ROOT/local/stack.sh" up
+phase dropdbs drop_test_databases
+phase fmt cargo fmt --all --check
+phase clippy cargo clippy --workspace --all-targets --locked -- -D warnings
+phase tests run_tests "$@"
+if [ "$doc_tests" = yes ]; then phase doctests cargo test --workspace --doc --locked; fi
+phase smoke smoke
