@@ -10,5 +10,5 @@ mod symbol;
 
 pub use price_event::PriceEvent;
 pub use provider_id::{ProviderId, UnknownProvider};
-pub use quote::{FetchedQuote, Quote};
+pub use quote::{FetchedQuote, Quote, fetch_time_now};
 pub use symbol::{MAX_SYMBOL_LEN, Symbol, SymbolError};

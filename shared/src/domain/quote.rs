@@ -1,6 +1,6 @@
 //! A quote: one provider's view of one symbol's price at one moment.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -47,4 +47,10 @@ pub struct FetchedQuote {
     pub quote: Quote,
     /// The provider's response body as JSON.
     pub raw: serde_json::Value,
+}
+
+/// The current time at the precision PostgreSQL keeps (microseconds), so a quote read back
+/// from the store, the cache or an event is equal to the one that was fetched.
+pub fn fetch_time_now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
 }

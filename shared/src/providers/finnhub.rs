@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use super::{ProviderError, QuoteProvider};
 use crate::config::FinnhubConfig;
-use crate::domain::{FetchedQuote, ProviderId, Quote, Symbol};
+use crate::domain::{FetchedQuote, ProviderId, Quote, Symbol, fetch_time_now};
 
 /// Bodies larger than this are not a quote; reading stops there.
 const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -120,7 +120,7 @@ impl QuoteProvider for Finnhub {
             }
             body.extend_from_slice(&chunk);
         }
-        parse_quote(symbol, &body, Utc::now())
+        parse_quote(symbol, &body, fetch_time_now())
     }
 }
 

@@ -12,7 +12,7 @@ use rust_decimal::prelude::FromPrimitive;
 use serde_json::json;
 
 use super::{ProviderError, QuoteProvider};
-use crate::domain::{FetchedQuote, ProviderId, Quote, Symbol};
+use crate::domain::{FetchedQuote, ProviderId, Quote, Symbol, fetch_time_now};
 
 /// Seconds between two moves of a simulated price.
 pub const STEP_SECONDS: i64 = 5;
@@ -78,7 +78,7 @@ impl QuoteProvider for Simulated {
     }
 
     async fn quote(&self, symbol: &Symbol) -> Result<FetchedQuote, ProviderError> {
-        Ok(self.quote_at(symbol, Utc::now()))
+        Ok(self.quote_at(symbol, fetch_time_now()))
     }
 }
 
