@@ -108,6 +108,12 @@ async fn an_unreachable_broker_fails_within_the_delivery_timeout() {
         "{result:?}"
     );
     assert!(bus.ping().await.is_err());
+
+    // Meanwhile, further events are refused at once rather than each waiting the timeout.
+    match bus.publish(&event("MSFT")).await {
+        Err(PublishError::NotDelivered(m)) => assert!(m.contains("paused"), "{m}"),
+        other => panic!("expected a paused refusal, got {other:?}"),
+    }
 }
 
 #[tokio::test]

@@ -4,8 +4,13 @@
 //! The producer waits for all in-sync replicas (`acks=all`) with idempotence on, so a retry
 //! inside librdkafka cannot duplicate or reorder an event. Delivery is awaited
 //! asynchronously and bounded by the configured delivery timeout.
+//!
+//! After a delivery fails, publishing pauses for [`PAUSE_AFTER_FAILURE`]: events published
+//! meanwhile are refused at once (they stay undelivered for the re-publisher) instead of
+//! each making a request wait the whole delivery timeout while the broker is away.
 
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use rdkafka::ClientConfig;
@@ -18,12 +23,15 @@ use super::{EventBus, PublishError};
 use crate::config::KafkaConfig;
 use crate::domain::PriceEvent;
 
+/// How long publishing pauses after a failed delivery.
+pub const PAUSE_AFTER_FAILURE: Duration = Duration::from_secs(15);
+
 /// The Kafka bus.
-#[derive(Clone)]
 pub struct KafkaBus {
     producer: FutureProducer,
     topic: String,
     delivery_timeout: Duration,
+    paused_until: Mutex<Option<Instant>>,
 }
 
 impl KafkaBus {
@@ -43,7 +51,25 @@ impl KafkaBus {
             producer,
             topic: config.topic.clone(),
             delivery_timeout: config.delivery_timeout,
+            paused_until: Mutex::new(None),
         })
+    }
+
+    fn paused(&self) -> bool {
+        let mut until = self.paused_until.lock().unwrap_or_else(|p| p.into_inner());
+        match *until {
+            Some(t) if Instant::now() < t => true,
+            Some(_) => {
+                *until = None;
+                false
+            }
+            None => false,
+        }
+    }
+
+    fn pause(&self) {
+        *self.paused_until.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some(Instant::now() + PAUSE_AFTER_FAILURE);
     }
 
     /// The topic events are published to.
@@ -85,17 +111,29 @@ pub fn client_config(config: &KafkaConfig) -> ClientConfig {
 #[async_trait]
 impl EventBus for KafkaBus {
     async fn publish(&self, event: &PriceEvent) -> Result<(), PublishError> {
+        if self.paused() {
+            return Err(PublishError::NotDelivered(format!(
+                "publishing paused for up to {} s after a failed delivery",
+                PAUSE_AFTER_FAILURE.as_secs()
+            )));
+        }
         let payload = event
             .to_json()
             .map_err(|e| PublishError::Unavailable(e.to_string()))?;
         let record = FutureRecord::to(&self.topic)
             .key(event.symbol.as_str())
             .payload(&payload);
-        self.producer
+        match self
+            .producer
             .send(record, Timeout::After(self.delivery_timeout))
             .await
-            .map(|_| ())
-            .map_err(|(e, _)| PublishError::NotDelivered(e.to_string()))
+        {
+            Ok(_) => Ok(()),
+            Err((e, _)) => {
+                self.pause();
+                Err(PublishError::NotDelivered(e.to_string()))
+            }
+        }
     }
 
     async fn ping(&self) -> Result<(), PublishError> {
