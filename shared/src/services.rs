@@ -84,7 +84,7 @@ pub struct Services {
 
 impl Services {
     /// Picks and builds every adapter from `config`; applies migrations first when
-    /// `DATABASE_MIGRATE_ON_START` asks for it.
+    /// `DATABASE_MIGRATE_ON_START` asks for it (a failure there is logged, not fatal).
     pub async fn from_config(config: &Config) -> Result<Self, WiringError> {
         let mut ports = Vec::new();
 
@@ -92,8 +92,12 @@ impl Services {
             Some(db) => {
                 let pg = PostgresStore::new(db)?;
                 if db.migrate_on_start {
-                    let applied = pg.migrate().await?;
-                    tracing::info!(?applied, "migrations applied at start-up");
+                    // Not fatal: a database that is briefly away must not fail every cold
+                    // start. Writes fail (and are logged) until a later start migrates.
+                    match pg.migrate().await {
+                        Ok(applied) => tracing::info!(?applied, "migrations checked at start-up"),
+                        Err(e) => tracing::error!(error = %e, "migrations at start-up failed"),
+                    }
                 }
                 ports.push(port(
                     "store",
