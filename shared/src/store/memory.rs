@@ -1,8 +1,9 @@
 //! In-memory adapter of the store port: the embedded default of the local runner.
 //!
-//! Holds rows for the life of the process, with the same delivery bookkeeping as the
-//! PostgreSQL store, so the local runner behaves alike on either.
+//! Holds the most recent rows (up to a capacity) for the life of the process, with the same
+//! delivery bookkeeping as the PostgreSQL store, so the local runner behaves alike on either.
 
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -25,24 +26,51 @@ pub struct StoredRaw {
     republish_after: DateTime<Utc>,
 }
 
+/// Rows kept by default: enough for a day of local polling, bounded for a long-running runner.
+pub const DEFAULT_CAPACITY: usize = 100_000;
+
 /// The in-memory store.
-#[derive(Default)]
 pub struct MemoryStore {
-    raw: Mutex<Vec<StoredRaw>>,
+    raw: Mutex<Rows>,
+    capacity: usize,
+}
+
+#[derive(Default)]
+struct Rows {
+    by_id: HashMap<Uuid, StoredRaw>,
+    order: VecDeque<Uuid>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::with_capacity(DEFAULT_CAPACITY)
+    }
 }
 
 impl MemoryStore {
-    /// An empty store.
+    /// An empty store of [`DEFAULT_CAPACITY`] rows.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Every raw row, oldest first.
-    pub fn raw_rows(&self) -> Vec<StoredRaw> {
-        self.lock().clone()
+    /// An empty store that keeps the newest `capacity` rows, dropping the oldest beyond.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            raw: Mutex::new(Rows::default()),
+            capacity: capacity.max(1),
+        }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<StoredRaw>> {
+    /// Every kept raw row, oldest first.
+    pub fn raw_rows(&self) -> Vec<StoredRaw> {
+        let rows = self.lock();
+        rows.order
+            .iter()
+            .filter_map(|id| rows.by_id.get(id).cloned())
+            .collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Rows> {
         self.raw.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -56,20 +84,29 @@ impl PriceStore for MemoryStore {
         republish_after: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let mut rows = self.lock();
-        if rows.iter().any(|r| r.id == id) {
+        if rows.by_id.contains_key(&id) {
             return Err(StoreError::Query(format!("duplicate raw row id {id}")));
         }
-        rows.push(StoredRaw {
+        rows.by_id.insert(
             id,
-            fetched: fetched.clone(),
-            delivered_at: None,
-            republish_after,
-        });
+            StoredRaw {
+                id,
+                fetched: fetched.clone(),
+                delivered_at: None,
+                republish_after,
+            },
+        );
+        rows.order.push_back(id);
+        while rows.order.len() > self.capacity {
+            if let Some(oldest) = rows.order.pop_front() {
+                rows.by_id.remove(&oldest);
+            }
+        }
         Ok(())
     }
 
     async fn mark_delivered(&self, id: Uuid) -> Result<(), StoreError> {
-        if let Some(row) = self.lock().iter_mut().find(|r| r.id == id) {
+        if let Some(row) = self.lock().by_id.get_mut(&id) {
             row.delivered_at.get_or_insert_with(Utc::now);
         }
         Ok(())
@@ -84,7 +121,8 @@ impl PriceStore for MemoryStore {
         let until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
         let mut rows = self.lock();
         let mut due: Vec<&mut StoredRaw> = rows
-            .iter_mut()
+            .by_id
+            .values_mut()
             .filter(|r| r.delivered_at.is_none() && r.republish_after <= now)
             .collect();
         due.sort_by_key(|r| r.republish_after);
@@ -100,5 +138,55 @@ impl PriceStore for MemoryStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Symbol;
+    use crate::providers::Simulated;
+
+    fn fetched(symbol: &str) -> FetchedQuote {
+        Simulated.quote_at(&Symbol::parse(symbol).unwrap(), Utc::now())
+    }
+
+    fn ago(secs: i64) -> DateTime<Utc> {
+        Utc::now() - chrono::Duration::seconds(secs)
+    }
+
+    #[tokio::test]
+    async fn only_due_undelivered_rows_are_claimed_once_per_lease() {
+        let store = MemoryStore::new();
+        let (due, later, done) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        store.insert_raw(due, &fetched("A"), ago(5)).await.unwrap();
+        store
+            .insert_raw(later, &fetched("B"), ago(-60))
+            .await
+            .unwrap();
+        store.insert_raw(done, &fetched("C"), ago(5)).await.unwrap();
+        store.mark_delivered(done).await.unwrap();
+        let lease = Duration::from_secs(60);
+        let claimed = store.claim_undelivered(10, lease).await.unwrap();
+        assert_eq!(claimed.len(), 1);
+        assert_eq!(claimed[0].raw_response_id, due);
+        assert!(store.claim_undelivered(10, lease).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_oldest_rows_go_beyond_capacity() {
+        let store = MemoryStore::with_capacity(3);
+        let ids: Vec<Uuid> = (0..5).map(|_| Uuid::now_v7()).collect();
+        for id in &ids {
+            store.insert_raw(*id, &fetched("A"), ago(0)).await.unwrap();
+        }
+        let kept: Vec<Uuid> = store.raw_rows().iter().map(|r| r.id).collect();
+        assert_eq!(kept, ids[2..]);
+        assert!(
+            store
+                .insert_raw(ids[4], &fetched("A"), ago(0))
+                .await
+                .is_err()
+        );
     }
 }
