@@ -5,6 +5,7 @@
 #   local/bench/run.sh --stack    on the real local stack (local/stack.sh up first)
 #
 # The runner and wrk share this machine's cores, so the numbers are a floor, not a ceiling.
+# Rate limiting is off (one client would hit its limit at once): this measures the quote path.
 # DURATION (default 20s), CONNECTIONS (default 32) and PORT (default 18080) can be set.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -24,7 +25,7 @@ else
   unset DATABASE_URL REDIS_URL KAFKA_BOOTSTRAP_SERVERS FINNHUB_API_KEY
   label="embedded defaults"
 fi
-LOCAL_ADDR=127.0.0.1:$PORT RUST_LOG=warn "$CARGO_TARGET_DIR/release/market-data-local" >/dev/null &
+LOCAL_ADDR=127.0.0.1:$PORT RUST_LOG=warn RATE_LIMIT_PER_MINUTE=0 "$CARGO_TARGET_DIR/release/market-data-local" >/dev/null &
 pid=$!
 trap 'kill $pid 2>/dev/null || true' EXIT
 until curl -s -o /dev/null "http://127.0.0.1:$PORT/health"; do sleep 0.2; done

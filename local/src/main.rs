@@ -111,9 +111,11 @@ async fn serve(services: Services, addr: SocketAddr) -> anyhow::Result<()> {
     let listener = TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
-    println!("listening on http://{addr}  (try /prices/latest?symbol=AAPL)");
+    println!("listening on http://{addr}  (try /prices/latest?symbol=AAPL, docs at /docs)");
     info!(%addr, "serving");
-    axum::serve(listener, price_api::router(services))
+    // With the peer address, so the rate limit can tell clients apart.
+    let app = price_api::router(services).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })

@@ -14,7 +14,9 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::api_keys::ApiKeys;
 use crate::domain::ProviderId;
+use crate::ratelimit::Quota;
 use crate::secrets::{SecretError, SecretStore, SecretsManager};
 
 /// Finnhub's public REST API, used unless `FINNHUB_BASE_URL` says otherwise.
@@ -35,6 +37,52 @@ pub struct Config {
     pub cache: CacheConfig,
     /// The provider used when a request names none.
     pub default_provider: ProviderId,
+    /// Who may call the API and how often.
+    pub access: AccessConfig,
+    /// The HTTP edge: CORS and the time a request may take.
+    pub http: HttpConfig,
+    /// Where metrics go.
+    pub metrics: MetricsConfig,
+}
+
+/// API keys and rate limits.
+#[derive(Debug, Clone)]
+pub struct AccessConfig {
+    /// The limit of a client without its own: `None` turns rate limiting off.
+    pub default_quota: Option<Quota>,
+    /// The accepted keys; `None` means the API is open (no key asked for).
+    pub api_keys: Option<ApiKeys>,
+}
+
+/// The HTTP edge.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Origins browsers may call the API from; empty means CORS is off.
+    pub cors_allowed_origins: Vec<String>,
+    /// Longest a request may take before it is answered 503.
+    pub request_timeout: Duration,
+}
+
+/// Where metrics go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsMode {
+    /// CloudWatch Embedded Metric Format lines on stdout (the default on Lambda).
+    Emf,
+    /// The debug log.
+    Log,
+    /// Nowhere (the default elsewhere).
+    Off,
+}
+
+/// Metrics settings.
+#[derive(Debug, Clone)]
+pub struct MetricsConfig {
+    /// Where they go.
+    pub mode: MetricsMode,
+    /// The CloudWatch namespace.
+    pub namespace: String,
+    /// The `Function` dimension: the Lambda function's name, or `local`.
+    pub function: String,
 }
 
 /// PostgreSQL settings.
@@ -278,6 +326,57 @@ impl Config {
             None => ProviderId::Simulated,
         };
 
+        let per_minute = env.parse_in("RATE_LIMIT_PER_MINUTE", 600, 0..=1_000_000)?;
+        let burst = env.parse_in("RATE_LIMIT_BURST", per_minute.max(1), 1..=1_000_000)?;
+        let api_keys =
+            match env.secret("API_KEYS", "API_KEYS_SECRET_ID").await? {
+                None => None,
+                Some(json) => Some(ApiKeys::parse(json.expose_secret()).map_err(|e| {
+                    ConfigError::Invalid {
+                        var: "API_KEYS",
+                        reason: e.to_string(),
+                    }
+                })?),
+            };
+        let access = AccessConfig {
+            default_quota: (per_minute > 0).then_some(Quota { per_minute, burst }),
+            api_keys,
+        };
+
+        let http = HttpConfig {
+            cors_allowed_origins: cors_origins(env.get("CORS_ALLOWED_ORIGINS"))?,
+            request_timeout: Duration::from_millis(env.parse_in(
+                "REQUEST_TIMEOUT_MS",
+                25_000,
+                100..=900_000,
+            )?),
+        };
+
+        let function = env.get("AWS_LAMBDA_FUNCTION_NAME");
+        let metrics = MetricsConfig {
+            mode: match env
+                .get("METRICS")
+                .map(|m| m.to_ascii_lowercase())
+                .as_deref()
+            {
+                None if function.is_some() => MetricsMode::Emf,
+                None => MetricsMode::Off,
+                Some("emf") => MetricsMode::Emf,
+                Some("log") => MetricsMode::Log,
+                Some("off") => MetricsMode::Off,
+                Some(other) => {
+                    return Err(ConfigError::Invalid {
+                        var: "METRICS",
+                        reason: format!("expected emf, log or off, got {other:?}"),
+                    });
+                }
+            },
+            namespace: env
+                .get("METRICS_NAMESPACE")
+                .unwrap_or_else(|| "MarketData".into()),
+            function: function.unwrap_or_else(|| "local".into()),
+        };
+
         Ok(Self {
             database,
             redis,
@@ -285,8 +384,32 @@ impl Config {
             finnhub,
             cache,
             default_provider,
+            access,
+            http,
+            metrics,
         })
     }
+}
+
+/// `*` or a comma-separated list of origins (`https://app.example.com`), each with a scheme.
+fn cors_origins(raw: Option<String>) -> Result<Vec<String>, ConfigError> {
+    let Some(raw) = raw else {
+        return Ok(Vec::new());
+    };
+    raw.split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .map(|o| {
+            if o == "*" || o.starts_with("https://") || o.starts_with("http://") {
+                Ok(o.trim_end_matches('/').to_owned())
+            } else {
+                Err(ConfigError::Invalid {
+                    var: "CORS_ALLOWED_ORIGINS",
+                    reason: format!("{o:?} is neither * nor an http(s) origin"),
+                })
+            }
+        })
+        .collect()
 }
 
 struct Env<'a> {
@@ -532,6 +655,48 @@ mod tests {
         assert_eq!(c.finnhub.base_url, FINNHUB_DEFAULT_BASE_URL);
         assert_eq!(c.default_provider, ProviderId::Simulated);
         assert_eq!(c.cache.fresh_ttl, Duration::from_secs(15));
+        assert_eq!(
+            c.access.default_quota,
+            Some(Quota {
+                per_minute: 600,
+                burst: 600
+            })
+        );
+        assert!(c.access.api_keys.is_none());
+        assert!(c.http.cors_allowed_origins.is_empty());
+        assert_eq!(c.metrics.mode, MetricsMode::Off);
+    }
+
+    #[tokio::test]
+    async fn edge_settings_are_read() {
+        let c = load(&[
+            ("RATE_LIMIT_PER_MINUTE", "50"),
+            ("RATE_LIMIT_BURST", "10"),
+            ("API_KEYS", r#"{"team-a":"a-very-long-test-key-1"}"#),
+            (
+                "CORS_ALLOWED_ORIGINS",
+                "https://app.example.com/, http://localhost:3000",
+            ),
+            ("AWS_LAMBDA_FUNCTION_NAME", "market-data-dev-price-api"),
+        ])
+        .await
+        .unwrap();
+        assert_eq!(
+            c.access.default_quota,
+            Some(Quota {
+                per_minute: 50,
+                burst: 10
+            })
+        );
+        assert_eq!(c.access.api_keys.unwrap().len(), 1);
+        assert_eq!(
+            c.http.cors_allowed_origins,
+            ["https://app.example.com", "http://localhost:3000"]
+        );
+        assert_eq!(c.metrics.mode, MetricsMode::Emf);
+        assert_eq!(c.metrics.function, "market-data-dev-price-api");
+        let off = load(&[("RATE_LIMIT_PER_MINUTE", "0")]).await.unwrap();
+        assert_eq!(off.access.default_quota, None);
     }
 
     #[tokio::test]
@@ -630,6 +795,15 @@ mod tests {
                 ],
                 "DATABASE_MIGRATE_ON_START",
             ),
+            (&[("RATE_LIMIT_PER_MINUTE", "-1")], "RATE_LIMIT_PER_MINUTE"),
+            (&[("RATE_LIMIT_BURST", "0")], "RATE_LIMIT_BURST"),
+            (&[("API_KEYS", r#"{"a":"short"}"#)], "API_KEYS"),
+            (
+                &[("CORS_ALLOWED_ORIGINS", "example.com")],
+                "CORS_ALLOWED_ORIGINS",
+            ),
+            (&[("METRICS", "prometheus")], "METRICS"),
+            (&[("REQUEST_TIMEOUT_MS", "5")], "REQUEST_TIMEOUT_MS"),
         ];
         for (pairs, var) in cases {
             let err = load(pairs).await.unwrap_err().to_string();

@@ -1,17 +1,21 @@
 //! The library every function of the market-data backend shares.
 //!
 //! - [`domain`]: plain types and rules (symbols, quotes, price events), no I/O.
-//! - Ports and their adapters: [`providers`], [`cache`], [`store`], [`events`], [`secrets`].
+//! - Ports and their adapters: [`providers`], [`cache`], [`store`], [`events`], [`secrets`],
+//!   [`ratelimit`], and the metrics of [`telemetry`].
+//! - [`api_keys`]: who a request is, when the API asks.
 //! - [`usecases`]: what the functions do, written against the ports.
 //! - [`config`] and [`services`]: reading the configuration once and picking each adapter.
 //!
 //! The function crates only translate their event types to these use cases and back.
 
+pub mod api_keys;
 pub mod cache;
 pub mod config;
 pub mod domain;
 pub mod events;
 pub mod providers;
+pub mod ratelimit;
 pub mod secrets;
 pub mod services;
 pub mod single_flight;

@@ -9,12 +9,15 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::api_keys::ApiKeys;
 use crate::cache::{CacheError, QuoteCache, RedisCache, TieredCache};
-use crate::config::Config;
+use crate::config::{Config, HttpConfig, MetricsMode};
 use crate::domain::ProviderId;
 use crate::events::{EventBus, InProcessBus, KafkaBus, PublishError};
 use crate::providers::Providers;
+use crate::ratelimit::{Quota, RateLimitError, RateLimiting, RedisRateLimiter};
 use crate::store::{MemoryStore, PostgresStore, PriceStore, StoreError};
+use crate::telemetry::{EmfMetrics, LogMetrics, Metrics};
 use crate::usecases::{QuoteService, Republisher};
 
 /// Longest a readiness check waits for any one dependency.
@@ -35,6 +38,21 @@ pub enum WiringError {
     /// The HTTP client for a provider could not be built.
     #[error("provider HTTP client: {0}")]
     Http(#[from] reqwest::Error),
+    /// The Redis rate limiter could not be set up.
+    #[error("rate limiter (REDIS_URL): {0}")]
+    RateLimit(#[from] RateLimitError),
+}
+
+/// What the HTTP edge needs: who may call, how often, from where, for how long.
+pub struct Edge {
+    /// The accepted API keys; `None` when the API is open.
+    pub api_keys: Option<ApiKeys>,
+    /// The limit of clients without their own; `None` when rate limiting is off.
+    pub default_quota: Option<Quota>,
+    /// The limiter (Redis, falling back to in-process).
+    pub limiter: RateLimiting,
+    /// CORS and request timeout.
+    pub http: HttpConfig,
 }
 
 /// Which adapter serves a port, for the start-up banner and readiness.
@@ -74,6 +92,10 @@ pub struct Services {
     pub quotes: QuoteService,
     /// The re-publisher of undelivered events.
     pub republisher: Republisher,
+    /// Where measurements go.
+    pub metrics: Metrics,
+    /// The HTTP edge's settings and limiter.
+    pub edge: Arc<Edge>,
     store: Arc<dyn PriceStore>,
     bus: Arc<dyn EventBus>,
     shared_cache: Option<Arc<dyn QuoteCache>>,
@@ -87,6 +109,14 @@ impl Services {
     /// `DATABASE_MIGRATE_ON_START` asks for it (a failure there is logged, not fatal).
     pub async fn from_config(config: &Config) -> Result<Self, WiringError> {
         let mut ports = Vec::new();
+        let metrics = match config.metrics.mode {
+            MetricsMode::Emf => Metrics::new(Arc::new(EmfMetrics::stdout(
+                &config.metrics.namespace,
+                &config.metrics.function,
+            ))),
+            MetricsMode::Log => Metrics::new(Arc::new(LogMetrics)),
+            MetricsMode::Off => Metrics::none(),
+        };
 
         let (store, postgres): (Arc<dyn PriceStore>, _) = match &config.database {
             Some(db) => {
@@ -164,16 +194,49 @@ impl Services {
             });
         }
 
+        let shared_limiter = config
+            .redis
+            .as_ref()
+            .map(RedisRateLimiter::new)
+            .transpose()?;
+        ports.push(port(
+            "rate-limit",
+            match (&config.access.default_quota, &shared_limiter) {
+                (None, _) => "off (RATE_LIMIT_PER_MINUTE=0)".into(),
+                (Some(q), Some(_)) => format!("redis, {}/min, burst {}", q.per_minute, q.burst),
+                (Some(q), None) => format!(
+                    "in-process (per process), {}/min, burst {}",
+                    q.per_minute, q.burst
+                ),
+            },
+        ));
+        ports.push(port(
+            "api-keys",
+            match &config.access.api_keys {
+                Some(keys) => format!("required ({} keys)", keys.len()),
+                None => "off (API_KEYS not set)".into(),
+            },
+        ));
+        let edge = Edge {
+            api_keys: config.access.api_keys.clone(),
+            default_quota: config.access.default_quota,
+            limiter: RateLimiting::new(shared_limiter),
+            http: config.http.clone(),
+        };
+
         let quotes = QuoteService::new(
             providers,
             TieredCache::new(&config.cache, shared_cache.clone()),
             Arc::clone(&store),
             Arc::clone(&bus),
             grace,
+            metrics.clone(),
         );
         Ok(Self {
             quotes,
-            republisher: Republisher::new(Arc::clone(&store), Arc::clone(&bus)),
+            republisher: Republisher::new(Arc::clone(&store), Arc::clone(&bus), metrics.clone()),
+            metrics,
+            edge: Arc::new(edge),
             store,
             bus,
             shared_cache,

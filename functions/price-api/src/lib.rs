@@ -3,48 +3,76 @@
 //! [`router`] builds the one router that Lambda (through `lambda_http`), the local runner
 //! and the tests all serve, so what is tested is what runs.
 
+pub mod client;
 pub mod extract;
 pub mod middleware;
+pub mod openapi;
 pub mod problem;
 pub mod routes;
 
 use axum::Router;
-use axum::http::{Method, Uri};
-use axum::routing::get;
+use axum::http::{Method, StatusCode, Uri};
+use axum::middleware::{from_fn, from_fn_with_state};
 use market_data::Services;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::timeout::TimeoutLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use crate::middleware::{access, problems, request_log, security_headers};
+use crate::openapi::ApiDoc;
 use crate::problem::Problem;
 
-/// The API's router over the process's shared state.
+/// The API's router over the process's shared state: every documented route, the
+/// documentation pages, and the edge layers.
 pub fn router(services: Services) -> Router {
-    with_edge(
-        Router::new()
-            .route("/prices/latest", get(routes::latest::latest_price))
-            .route("/health", get(routes::health::health))
-            .route("/ready", get(routes::health::ready))
-            .with_state(services),
-    )
+    let (api, openapi) = api_routes().split_for_parts();
+    let app = api
+        .merge(routes::docs::routes(openapi))
+        .with_state(services.clone());
+    with_edge(app, &services)
 }
 
-/// Wraps `routes` in the layers every route shares: request logs, problem details for every
-/// error, panics caught, bodies bounded, and a problem for unknown routes.
-pub fn with_edge(routes: Router) -> Router {
+/// The API's routes with their OpenAPI paths: one list, so a route cannot be served
+/// without being documented.
+pub fn api_routes() -> OpenApiRouter<Services> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(routes::latest::latest_price))
+        .routes(routes!(routes::health::health))
+        .routes(routes!(routes::health::ready))
+}
+
+/// The OpenAPI document, as `/openapi.json` serves it.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_routes().into_openapi()
+}
+
+/// Wraps `routes` in the layers every route shares (see [`middleware`]), and answers
+/// unknown routes with a problem.
+pub fn with_edge(routes: Router, services: &Services) -> Router {
+    let http = &services.edge.http;
     routes.fallback(no_route).layer(
         ServiceBuilder::new()
-            .layer(TraceLayer::new_for_http())
-            .layer(axum::middleware::from_fn(middleware::problem_for_errors))
-            .layer(CatchPanicLayer::custom(middleware::panic_problem))
+            .layer(from_fn(request_log::request_log))
+            .layer(CatchPanicLayer::custom(problems::panic_problem))
+            .layer(from_fn(security_headers::security_headers))
+            .option_layer(security_headers::cors(&http.cors_allowed_origins))
+            .layer(from_fn(problems::problem_for_errors))
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::SERVICE_UNAVAILABLE,
+                http.request_timeout,
+            ))
+            .layer(from_fn_with_state(services.clone(), access::access))
             .layer(RequestBodyLimitLayer::new(middleware::MAX_BODY_BYTES)),
     )
 }
 
 async fn no_route(method: Method, uri: Uri) -> Problem {
     Problem::for_status(
-        axum::http::StatusCode::NOT_FOUND,
+        StatusCode::NOT_FOUND,
         format!("no route for {method} {}", uri.path()),
     )
 }
@@ -63,10 +91,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_panicking_handler_is_a_500_problem_and_the_router_goes_on() {
+        let config = market_data::Config::load(|_| None, None).await.unwrap();
+        let services = Services::from_config(&config).await.unwrap();
         let app = with_edge(
             Router::new()
-                .route("/boom", get(boom))
-                .route("/fine", get(|| async { "ok" })),
+                .route("/boom", axum::routing::get(boom))
+                .route("/fine", axum::routing::get(|| async { "ok" })),
+            &services,
         );
         let response = app
             .clone()

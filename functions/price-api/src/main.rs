@@ -11,5 +11,8 @@ async fn main() -> Result<(), lambda_http::Error> {
     let services = Services::from_config(&config)
         .await
         .context("could not set up the adapters")?;
+    for p in services.ports() {
+        tracing::info!(port = p.port, adapter = %p.adapter, "adapter");
+    }
     lambda_http::run(price_api::router(services)).await
 }

@@ -13,12 +13,19 @@ use axum::response::{IntoResponse, Response};
 use market_data::providers::ProviderError;
 use market_data::usecases::QuoteError;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// The media type of problem details.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// A problem detail object.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "type": "/problems/bad-parameter",
+    "title": "Invalid request parameter",
+    "status": 400,
+    "detail": "invalid `symbol`: symbol must be at most 15 characters, got 16"
+}))]
 pub struct Problem {
     /// A URI reference naming the kind of problem; the same kind always has the same type.
     #[serde(rename = "type")]
@@ -136,10 +143,9 @@ impl IntoResponse for Problem {
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         if let Some(after) = retry_after {
-            headers.insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(after.as_secs().max(1)),
-            );
+            // Rounded up: a client that waits that long is let through.
+            let secs = u64::try_from(after.as_micros().div_ceil(1_000_000)).unwrap_or(u64::MAX);
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
         }
         response
     }

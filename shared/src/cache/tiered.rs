@@ -19,6 +19,16 @@ pub enum CacheTier {
     Shared,
 }
 
+impl CacheTier {
+    /// `local` or `shared`, for logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheTier::Local => "local",
+            CacheTier::Shared => "shared",
+        }
+    }
+}
+
 /// What the cache knows of one symbol.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CacheLookup {

@@ -45,6 +45,19 @@ pub enum ProviderError {
     Unavailable(String),
 }
 
+impl ProviderError {
+    /// A short, stable name of the failure, for metrics and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ProviderError::NotFound => "not_found",
+            ProviderError::NotConfigured { .. } => "not_configured",
+            ProviderError::Misconfigured(_) => "misconfigured",
+            ProviderError::RateLimited { .. } => "rate_limited",
+            ProviderError::Unavailable(_) => "unavailable",
+        }
+    }
+}
+
 /// The quote-provider port: the latest quote of one symbol.
 #[async_trait]
 pub trait QuoteProvider: Send + Sync {

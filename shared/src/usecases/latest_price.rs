@@ -6,7 +6,7 @@
 //! still on record, for the re-publisher to send later; nothing fetched is lost.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use tracing::{error, warn};
@@ -18,6 +18,7 @@ use crate::events::EventBus;
 use crate::providers::{ProviderError, Providers, QuoteProvider};
 use crate::single_flight::SingleFlight;
 use crate::store::PriceStore;
+use crate::telemetry::Metrics;
 
 /// Where an answer came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +83,7 @@ struct Inner {
     bus: Arc<dyn EventBus>,
     flights: SingleFlight<FlightKey, Result<Quote, ProviderError>>,
     republish_grace: chrono::Duration,
+    metrics: Metrics,
 }
 
 impl QuoteService {
@@ -93,6 +95,7 @@ impl QuoteService {
         store: Arc<dyn PriceStore>,
         bus: Arc<dyn EventBus>,
         republish_grace: Duration,
+        metrics: Metrics,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -103,6 +106,7 @@ impl QuoteService {
                 flights: SingleFlight::new(),
                 republish_grace: chrono::Duration::from_std(republish_grace)
                     .unwrap_or(chrono::Duration::MAX),
+                metrics,
             }),
         }
     }
@@ -121,14 +125,19 @@ impl QuoteService {
     ) -> Result<LatestPrice, QuoteError> {
         let id = provider.unwrap_or(self.inner.providers.default_id());
         let source = self.provider(id, symbol)?;
+        let metrics = &self.inner.metrics;
         let stale = match self.inner.cache.lookup(id, symbol).await {
             CacheLookup::Fresh(quote, tier) => {
+                metrics.count("CacheHit", vec![("Tier", tier.as_str().into())]);
                 return Ok(LatestPrice {
                     quote,
                     origin: Origin::Cache(tier),
                 });
             }
-            CacheLookup::Miss { stale } => stale,
+            CacheLookup::Miss { stale } => {
+                metrics.count("CacheMiss", vec![]);
+                stale
+            }
         };
         let (result, leader) = self.fetch(source, symbol).await;
         match (result, stale) {
@@ -143,6 +152,7 @@ impl QuoteService {
                 source: e,
             }),
             (Err(e), Some(quote)) => {
+                metrics.count("StaleServed", vec![("Provider", id.to_string())]);
                 warn!(%symbol, provider = %id, error = %e, "provider failed; serving a stale quote");
                 Ok(LatestPrice {
                     quote,
@@ -208,7 +218,20 @@ async fn record_fresh_quote(
     provider: Arc<dyn QuoteProvider>,
     symbol: Symbol,
 ) -> Result<Quote, ProviderError> {
-    let fetched = provider.quote(&symbol).await?;
+    let metrics = &inner.metrics;
+    let provider_dim = || vec![("Provider", provider.id().to_string())];
+    let started = Instant::now();
+    let result = provider.quote(&symbol).await;
+    metrics.millis(
+        "ProviderLatency",
+        started.elapsed().as_secs_f64() * 1000.0,
+        provider_dim(),
+    );
+    let fetched = result.inspect_err(|e| {
+        let mut dims = provider_dim();
+        dims.push(("Kind", e.kind().into()));
+        metrics.count("ProviderError", dims);
+    })?;
     let id = Uuid::now_v7();
     let republish_after = Utc::now() + inner.republish_grace;
     match inner.store.insert_raw(id, &fetched, republish_after).await {
@@ -216,12 +239,14 @@ async fn record_fresh_quote(
             let event = PriceEvent::from_quote(&fetched.quote, id);
             match inner.bus.publish(&event).await {
                 Ok(()) => {
+                    metrics.count("EventPublished", vec![]);
                     if let Err(e) = inner.store.mark_delivered(id).await {
                         // The re-publisher will send it again; consumers are idempotent.
                         warn!(%symbol, raw_response_id = %id, error = %e, "event delivered but not marked");
                     }
                 }
                 Err(e) => {
+                    metrics.count("EventNotDelivered", vec![]);
                     warn!(%symbol, raw_response_id = %id, error = %e, "event not delivered; left for the re-publisher");
                 }
             }

@@ -11,6 +11,7 @@ use tracing::warn;
 
 use crate::events::EventBus;
 use crate::store::{PriceStore, StoreError};
+use crate::telemetry::Metrics;
 
 /// How long a claimed row is left to its claimant before another may take it.
 const LEASE: Duration = Duration::from_secs(60);
@@ -31,12 +32,17 @@ pub struct RepublishReport {
 pub struct Republisher {
     store: Arc<dyn PriceStore>,
     bus: Arc<dyn EventBus>,
+    metrics: Metrics,
 }
 
 impl Republisher {
     /// A re-publisher from `store` to `bus`.
-    pub fn new(store: Arc<dyn PriceStore>, bus: Arc<dyn EventBus>) -> Self {
-        Self { store, bus }
+    pub fn new(store: Arc<dyn PriceStore>, bus: Arc<dyn EventBus>, metrics: Metrics) -> Self {
+        Self {
+            store,
+            bus,
+            metrics,
+        }
     }
 
     /// Claims batches of up to `batch` due rows and publishes them until none are due or
@@ -51,6 +57,7 @@ impl Republisher {
             for event in events {
                 match self.bus.publish(&event).await {
                     Ok(()) => {
+                        self.metrics.count("EventRepublished", vec![]);
                         self.store.mark_delivered(event.raw_response_id).await?;
                         report.delivered += 1;
                     }

@@ -6,9 +6,11 @@ use axum::http::StatusCode;
 use market_data::Services;
 use market_data::services::DependencyState;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// Liveness: the process answers.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"status": "ok", "version": "0.1.0"}))]
 pub struct Health {
     /// Always `ok`.
     pub status: String,
@@ -16,16 +18,57 @@ pub struct Health {
     pub version: String,
 }
 
-/// Readiness: every configured dependency and its state.
-#[derive(Debug, Serialize)]
+/// Readiness: every port and the state of the adapter serving it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"status": "degraded", "dependencies": [
+    {"port": "store", "adapter": "postgres (pool of 8)", "status": "up"},
+    {"port": "cache", "adapter": "in-process L1 + redis (prefix \"mdb:\")", "status": "down",
+     "detail": "cache unavailable: no answer within 250 ms"},
+    {"port": "events", "adapter": "kafka 127.0.0.1:9092 topic price-events", "status": "up"},
+    {"port": "provider:finnhub", "adapter": "not configured (set FINNHUB_API_KEY or FINNHUB_API_KEY_SECRET_ID)",
+     "status": "not_configured"}
+]}))]
 pub struct Readiness {
     /// `ready` when every configured dependency is up, else `degraded`.
-    pub status: &'static str,
+    pub status: String,
     /// One entry per port.
-    pub dependencies: Vec<DependencyState>,
+    pub dependencies: Vec<Dependency>,
+}
+
+/// One dependency's state.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Dependency {
+    /// The port (`store`, `cache`, `events`, `provider:finnhub`, ...).
+    pub port: String,
+    /// The adapter serving it.
+    pub adapter: String,
+    /// `up`, `down` or `not_configured`.
+    pub status: String,
+    /// Why it is down.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl From<DependencyState> for Dependency {
+    fn from(d: DependencyState) -> Self {
+        Self {
+            port: d.port.to_owned(),
+            adapter: d.adapter,
+            status: d.status.to_owned(),
+            detail: d.detail,
+        }
+    }
 }
 
 /// Answers without touching any dependency, so it stays cheap and always up.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "operations",
+    summary = "Liveness",
+    description = "Answers without touching any dependency; never authenticated nor rate-limited.",
+    responses((status = 200, description = "The process answers", body = Health)),
+)]
 pub async fn health() -> Json<Health> {
     Json(Health {
         status: "ok".into(),
@@ -34,11 +77,37 @@ pub async fn health() -> Json<Health> {
 }
 
 /// Checks every dependency; 503 when a configured one is down.
+#[utoipa::path(
+    get,
+    path = "/ready",
+    tag = "operations",
+    summary = "Readiness, with each dependency's state",
+    description = "Checks the store, the shared cache and the event bus (each bounded to 2 s) \
+                   and reports which providers are configured.",
+    responses(
+        (status = 200, description = "Every configured dependency is up", body = Readiness,
+         example = json!({"status": "ready", "dependencies": [
+             {"port": "store", "adapter": "postgres (pool of 8)", "status": "up"}]})),
+        (status = 503, description = "A configured dependency is down", body = Readiness),
+        (status = 401, description = "API keys are required and none (or a wrong one) was sent",
+         body = crate::problem::Problem, content_type = "application/problem+json",
+         example = json!(crate::openapi::examples::unauthorized())),
+        (status = 429, description = "The caller's rate limit is reached",
+         body = crate::problem::Problem, content_type = "application/problem+json",
+         example = json!(crate::openapi::examples::rate_limited())),
+    ),
+    security((), ("api_key" = [])),
+)]
 pub async fn ready(State(services): State<Services>) -> (StatusCode, Json<Readiness>) {
-    let dependencies = services.readiness().await;
+    let dependencies: Vec<Dependency> = services
+        .readiness()
+        .await
+        .into_iter()
+        .map(Dependency::from)
+        .collect();
     let all_up = dependencies
         .iter()
-        .all(|d| d.is_up() || d.status == "not_configured");
+        .all(|d| d.status == "up" || d.status == "not_configured");
     let (code, status) = if all_up {
         (StatusCode::OK, "ready")
     } else {
@@ -47,7 +116,7 @@ pub async fn ready(State(services): State<Services>) -> (StatusCode, Json<Readin
     (
         code,
         Json(Readiness {
-            status,
+            status: status.into(),
             dependencies,
         }),
     )

@@ -1,4 +1,5 @@
 //! One module per group of routes; each handler only translates HTTP to a use case and back.
 
+pub mod docs;
 pub mod health;
 pub mod latest;

@@ -1,4 +1,4 @@
-//! Layers around every route: panics caught, bodies bounded, every error a problem.
+//! Every error a problem: the framework's plain error responses converted, panics caught.
 
 use std::any::Any;
 
@@ -9,10 +9,8 @@ use axum::middleware::Next;
 use axum::response::IntoResponse;
 use http_body_util::BodyExt;
 
+use super::MAX_BODY_BYTES;
 use crate::problem::Problem;
-
-/// Largest request body accepted; the API's bodies are small JSON documents.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Longest error body from an inner layer that is carried over into `detail`.
 const MAX_DETAIL_BYTES: usize = 1024;
