@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
+use tracing::Instrument;
 
 /// The shared work failed without producing a value (it panicked or was cancelled).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -58,13 +59,18 @@ where
                         key: Some(key.clone()),
                     };
                     let fut = work();
-                    let task = tokio::spawn(async move {
-                        let value = fut.await;
-                        // Leave the table before the waiters wake, so a later caller starts
-                        // afresh instead of joining a finished flight.
-                        drop(guard);
-                        value
-                    });
+                    // The work runs in the span of the call that started it, so what it
+                    // logs names that request.
+                    let task = tokio::spawn(
+                        async move {
+                            let value = fut.await;
+                            // Leave the table before the waiters wake, so a later caller
+                            // starts afresh instead of joining a finished flight.
+                            drop(guard);
+                            value
+                        }
+                        .in_current_span(),
+                    );
                     let flight = task
                         .map(|joined| joined.map_err(|e| FlightAborted(e.to_string())))
                         .boxed()

@@ -27,6 +27,8 @@ pub struct TestResponse {
     pub headers: HeaderMap,
     /// Its body as JSON (`Null` when empty or not JSON).
     pub json: serde_json::Value,
+    /// Its body as text.
+    pub text: String,
 }
 
 impl TestResponse {
@@ -183,12 +185,22 @@ impl TestApp {
             status: parts.status.as_u16(),
             headers: parts.headers,
             json: serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+            text: String::from_utf8_lossy(&bytes).into_owned(),
         }
     }
 
     /// `GET uri`.
     pub async fn get(&self, uri: &str) -> TestResponse {
-        self.send(Request::get(uri).body(Body::empty()).expect("request"))
+        self.get_with(uri, &[]).await
+    }
+
+    /// `GET uri` with these headers.
+    pub async fn get_with(&self, uri: &str, headers: &[(&str, &str)]) -> TestResponse {
+        let mut request = Request::get(uri);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        self.send(request.body(Body::empty()).expect("request"))
             .await
     }
 
@@ -209,10 +221,25 @@ impl TestApp {
 
 /// The sample API Gateway v2 event of `local/events/`, asking for `query`.
 pub fn apigw_v2_latest(query: &[(&str, &str)]) -> serde_json::Value {
+    apigw_v2_event(query, &[], "203.0.113.10")
+}
+
+/// The sample event asking `/prices/latest` for `query`, with extra `headers`, as API
+/// Gateway would deliver it from a client at `source_ip`.
+pub fn apigw_v2_event(
+    query: &[(&str, &str)],
+    headers: &[(&str, &str)],
+    source_ip: &str,
+) -> serde_json::Value {
     let mut event: serde_json::Value = serde_json::from_str(include_str!(
         "../../local/events/apigw-v2-latest-price.json"
     ))
     .expect("sample event");
+    event["requestContext"]["http"]["sourceIp"] = source_ip.into();
+    event["requestContext"]["requestId"] = uuid::Uuid::new_v4().to_string().into();
+    for (name, value) in headers {
+        event["headers"][*name] = (*value).into();
+    }
     // API Gateway sends the query string percent-encoded, and the parsed parameters decoded.
     let raw: Vec<String> = query
         .iter()

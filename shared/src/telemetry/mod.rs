@@ -42,7 +42,7 @@ where
         .with_writer(writer)
         .json()
         .flatten_event(true)
-        .with_current_span(false)
+        .with_current_span(true)
         .with_span_list(false)
         .try_init();
 }

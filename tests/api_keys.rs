@@ -1,0 +1,150 @@
+//! API keys: off by default; when configured, required on every route but `/health` and
+//! the documentation, each key with an optional limit of its own.
+
+use harness::app::{TestAppBuilder, apigw_v2_event};
+use harness::{TestApp, aws_sdk_config, unique_name};
+
+const ALPHA: &str = "alpha-key-0123456789abcdef";
+const BRAVO: &str = "bravo-key-0123456789abcdef";
+
+fn with_keys(builder: TestAppBuilder) -> TestAppBuilder {
+    builder.env(
+        "API_KEYS",
+        &format!(
+            r#"[{{"name":"alpha","key":"{ALPHA}","per_minute":2}},{{"name":"bravo","key":"{BRAVO}"}}]"#
+        ),
+    )
+}
+
+fn problem_detail(r: &harness::app::TestResponse, status: u16) -> String {
+    assert_eq!(r.status, status, "{}", r.json);
+    assert_eq!(r.content_type(), "application/problem+json");
+    r.json["detail"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn without_configured_keys_the_api_is_open() {
+    let app = TestApp::builder().build().await;
+    assert_eq!(app.get("/prices/latest?symbol=AAPL").await.status, 200);
+}
+
+#[tokio::test]
+async fn a_missing_key_is_401() {
+    let app = with_keys(TestApp::builder()).build().await;
+    let detail = problem_detail(&app.get("/prices/latest?symbol=AAPL").await, 401);
+    assert!(detail.contains("x-api-key"), "{detail}");
+    problem_detail(&app.get("/ready").await, 401);
+}
+
+#[tokio::test]
+async fn a_wrong_key_is_401() {
+    let app = with_keys(TestApp::builder()).build().await;
+    for wrong in ["nope", &ALPHA[..ALPHA.len() - 1], &format!("{ALPHA}0"), ""] {
+        let r = app
+            .get_with("/prices/latest?symbol=AAPL", &[("x-api-key", wrong)])
+            .await;
+        let detail = problem_detail(&r, 401);
+        assert!(
+            !detail.contains(wrong) || wrong.is_empty(),
+            "the key is not echoed"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_valid_key_is_let_through() {
+    let app = with_keys(TestApp::builder()).build().await;
+    for key in [ALPHA, BRAVO] {
+        let r = app
+            .get_with("/prices/latest?symbol=AAPL", &[("x-api-key", key)])
+            .await;
+        assert_eq!(r.status, 200, "{}", r.json);
+    }
+}
+
+#[tokio::test]
+async fn health_and_docs_need_no_key() {
+    let app = with_keys(TestApp::builder()).build().await;
+    for uri in ["/health", "/openapi.json", "/docs/", "/redoc"] {
+        assert_eq!(app.get(uri).await.status, 200, "{uri}");
+    }
+}
+
+#[tokio::test]
+async fn each_key_has_its_own_limit_on_the_shared_redis() {
+    let app = with_keys(TestApp::builder().redis())
+        .env("RATE_LIMIT_PER_MINUTE", "100")
+        .build()
+        .await;
+    let app = &app;
+    let get = |key: &'static str| async move {
+        app.get_with("/prices/latest?symbol=AAPL", &[("x-api-key", key)])
+            .await
+    };
+    assert_eq!(get(ALPHA).await.status, 200);
+    let second = get(ALPHA).await;
+    assert_eq!(second.status, 200);
+    assert_eq!(second.headers["ratelimit-limit"], "2");
+    assert_eq!(get(ALPHA).await.status, 429, "alpha's own limit is 2");
+    for _ in 0..5 {
+        let r = get(BRAVO).await;
+        assert_eq!(r.status, 200, "bravo has the default limit");
+        assert_eq!(r.headers["ratelimit-limit"], "100");
+    }
+}
+
+#[tokio::test]
+async fn a_key_counts_wherever_it_is_used_from() {
+    let app = with_keys(TestApp::builder().redis()).build().await;
+    let q = [("symbol", "AAPL")];
+    let key = [("x-api-key", ALPHA)];
+    let status = |r: serde_json::Value| r["statusCode"].as_u64().unwrap();
+    assert_eq!(
+        status(
+            app.invoke_apigw_v2(apigw_v2_event(&q, &key, "198.51.100.1"))
+                .await
+        ),
+        200
+    );
+    assert_eq!(
+        status(
+            app.invoke_apigw_v2(apigw_v2_event(&q, &key, "198.51.100.2"))
+                .await
+        ),
+        200
+    );
+    assert_eq!(
+        status(
+            app.invoke_apigw_v2(apigw_v2_event(&q, &key, "198.51.100.3"))
+                .await
+        ),
+        429
+    );
+}
+
+#[tokio::test]
+async fn keys_can_come_from_secrets_manager() {
+    let client = aws_sdk_secretsmanager::Client::new(&aws_sdk_config().await);
+    let name = unique_name("mdb_t_api_keys");
+    client
+        .create_secret()
+        .name(&name)
+        .secret_string(format!(r#"{{"ops":"{ALPHA}"}}"#))
+        .send()
+        .await
+        .expect("moto must be running");
+    let store = market_data::secrets::SecretsManager::new(client);
+    let vars = [("API_KEYS_SECRET_ID", name.as_str())];
+    let config = market_data::Config::load(
+        |k| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| (*v).to_owned())
+        },
+        Some(&store),
+    )
+    .await
+    .unwrap();
+    let keys = config.access.api_keys.expect("keys loaded");
+    assert_eq!(keys.find(ALPHA).map(|k| k.name.as_str()), Some("ops"));
+}
