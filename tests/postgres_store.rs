@@ -218,3 +218,24 @@ async fn an_unreachable_database_is_unavailable_not_a_hang() {
     let err = store.ping().await.unwrap_err();
     assert!(err.to_string().starts_with("database unavailable"), "{err}");
 }
+
+#[tokio::test]
+async fn no_statement_runs_longer_than_the_statement_timeout() {
+    let (_db, store) = migrated().await;
+    let client = store.pool().get().await.unwrap();
+    let timeout: String = client
+        .query_one("SHOW statement_timeout", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(timeout, "5s");
+    let err = client
+        .simple_query("SELECT pg_sleep(30)")
+        .await
+        .expect_err("cancelled by the server");
+    assert_eq!(
+        err.as_db_error().map(|e| e.code().code()),
+        Some("57014"),
+        "query_canceled: {err}"
+    );
+}

@@ -22,6 +22,9 @@ use crate::domain::{FetchedQuote, PriceEvent, Symbol};
 /// Longest wait for a connection, new or pooled.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// Longest any statement may run, unless the URL sets its own `options`.
+const STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The PostgreSQL store.
 #[derive(Clone)]
 pub struct PostgresStore {
@@ -38,6 +41,13 @@ impl PostgresStore {
         }
         if pg.get_application_name().is_none() {
             pg.application_name("market-data");
+        }
+        if pg.get_options().is_none() {
+            // No statement may hold a connection (and a request) longer than this.
+            pg.options(format!(
+                "-c statement_timeout={}",
+                STATEMENT_TIMEOUT.as_millis()
+            ));
         }
         let manager = Manager::from_config(
             pg,
@@ -76,6 +86,10 @@ impl PostgresStore {
     pub async fn migrate(&self) -> Result<Vec<&'static str>, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(query_error)?;
+        // Migrations may legitimately run long (an index on a big table): no timeout here.
+        tx.batch_execute("SET LOCAL statement_timeout = 0")
+            .await
+            .map_err(query_error)?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK_KEY])
             .await
             .map_err(query_error)?;
