@@ -2,7 +2,7 @@
 //! the documentation, each key with an optional limit of its own.
 
 use harness::app::{TestAppBuilder, apigw_v2_event};
-use harness::{TestApp, aws_sdk_config, unique_name};
+use harness::{TestApp, create_secret, load_config, secrets_client};
 
 const ALPHA: &str = "alpha-key-0123456789abcdef";
 const BRAVO: &str = "bravo-key-0123456789abcdef";
@@ -124,27 +124,12 @@ async fn a_key_counts_wherever_it_is_used_from() {
 
 #[tokio::test]
 async fn keys_can_come_from_secrets_manager() {
-    let client = aws_sdk_secretsmanager::Client::new(&aws_sdk_config().await);
-    let name = unique_name("mdb_t_api_keys");
-    client
-        .create_secret()
-        .name(&name)
-        .secret_string(format!(r#"{{"ops":"{ALPHA}"}}"#))
-        .send()
-        .await
-        .expect("moto must be running");
+    let client = secrets_client().await;
+    let name = create_secret(&client, &format!(r#"{{"ops":"{ALPHA}"}}"#)).await;
     let store = market_data::secrets::SecretsManager::new(client);
-    let vars = [("API_KEYS_SECRET_ID", name.as_str())];
-    let config = market_data::Config::load(
-        |k| {
-            vars.iter()
-                .find(|(n, _)| *n == k)
-                .map(|(_, v)| (*v).to_owned())
-        },
-        Some(&store),
-    )
-    .await
-    .unwrap();
+    let config = load_config(&[("API_KEYS_SECRET_ID", name.as_str())], &store)
+        .await
+        .unwrap();
     let keys = config.access.api_keys.expect("keys loaded");
     assert_eq!(keys.find(ALPHA).map(|k| k.name.as_str()), Some("ops"));
 }

@@ -9,19 +9,18 @@ use market_data::cache::{CacheError, QuoteCache, RedisCache};
 use market_data::config::RedisConfig;
 use market_data::domain::{ProviderId, Quote, Symbol};
 use market_data::providers::Simulated;
+use market_data::redis_connection::RedisConnection;
 use redis::AsyncCommands;
 use secrecy::SecretString;
 
 fn cache_at(url: &str, prefix: &str, retention: Duration) -> RedisCache {
-    RedisCache::new(
-        &RedisConfig {
-            url: SecretString::from(url.to_owned()),
-            key_prefix: prefix.to_owned(),
-            timeout: Duration::from_millis(250),
-        },
-        retention,
-    )
-    .expect("cache")
+    let connection = RedisConnection::open(&RedisConfig {
+        url: SecretString::from(url.to_owned()),
+        key_prefix: prefix.to_owned(),
+        timeout: Duration::from_millis(250),
+    })
+    .expect("a valid URL");
+    RedisCache::new(connection, retention)
 }
 
 fn quote(symbol: &str) -> Quote {

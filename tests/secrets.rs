@@ -1,25 +1,12 @@
 //! Secrets resolved from Secrets Manager (moto), once, when the configuration loads.
 
 use aws_sdk_secretsmanager::Client;
-use harness::{aws_sdk_config, unique_name};
-use market_data::Config;
+use harness::{create_secret, load_config, secrets_client};
 use market_data::secrets::{SecretStore, SecretsManager};
 use secrecy::ExposeSecret;
 
 async fn client() -> Client {
-    Client::new(&aws_sdk_config().await)
-}
-
-async fn create_secret(client: &Client, value: &str) -> String {
-    let name = unique_name("mdb_t_secret");
-    client
-        .create_secret()
-        .name(&name)
-        .secret_string(value)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("moto must be running (local/test.sh starts it): {e:?}"));
-    name
+    secrets_client().await
 }
 
 #[tokio::test]
@@ -28,16 +15,7 @@ async fn a_finnhub_key_is_resolved_from_its_secret() {
     let id = create_secret(&client, "sk-from-secrets-manager").await;
     let store = SecretsManager::new(client);
     let vars = [("FINNHUB_API_KEY_SECRET_ID", id.as_str())];
-    let config = Config::load(
-        |k| {
-            vars.iter()
-                .find(|(n, _)| *n == k)
-                .map(|(_, v)| (*v).to_owned())
-        },
-        Some(&store),
-    )
-    .await
-    .unwrap();
+    let config = load_config(&vars, &store).await.unwrap();
     assert_eq!(
         config.finnhub.api_key.unwrap().expose_secret(),
         "sk-from-secrets-manager"
@@ -54,16 +32,7 @@ async fn an_rds_style_database_secret_becomes_a_url() {
     .await;
     let store = SecretsManager::new(client);
     let vars = [("DATABASE_SECRET_ID", id.as_str())];
-    let config = Config::load(
-        |k| {
-            vars.iter()
-                .find(|(n, _)| *n == k)
-                .map(|(_, v)| (*v).to_owned())
-        },
-        Some(&store),
-    )
-    .await
-    .unwrap();
+    let config = load_config(&vars, &store).await.unwrap();
     assert_eq!(
         config.database.unwrap().url.expose_secret(),
         "postgres://app:s3cr%3At%2F@db.internal:5432/market"
@@ -96,17 +65,7 @@ async fn a_secret_is_read_once_per_container() {
 async fn a_missing_secret_names_the_variable() {
     let store = SecretsManager::new(client().await);
     let vars = [("FINNHUB_API_KEY_SECRET_ID", "mdb_t_does_not_exist")];
-    let err = Config::load(
-        |k| {
-            vars.iter()
-                .find(|(n, _)| *n == k)
-                .map(|(_, v)| (*v).to_owned())
-        },
-        Some(&store),
-    )
-    .await
-    .unwrap_err()
-    .to_string();
+    let err = load_config(&vars, &store).await.unwrap_err().to_string();
     assert!(err.starts_with("FINNHUB_API_KEY_SECRET_ID: "), "{err}");
     assert!(err.contains("mdb_t_does_not_exist"), "{err}");
 }

@@ -16,6 +16,7 @@ pub mod domain;
 pub mod events;
 pub mod providers;
 pub mod ratelimit;
+pub mod redis_connection;
 pub mod secrets;
 pub mod services;
 pub mod single_flight;

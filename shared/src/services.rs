@@ -10,12 +10,13 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::api_keys::ApiKeys;
-use crate::cache::{CacheError, QuoteCache, RedisCache, TieredCache};
+use crate::cache::{QuoteCache, RedisCache, TieredCache};
 use crate::config::{Config, HttpConfig, MetricsMode};
 use crate::domain::ProviderId;
 use crate::events::{EventBus, InProcessBus, KafkaBus, PublishError};
 use crate::providers::Providers;
-use crate::ratelimit::{Quota, RateLimitError, RateLimiting, RedisRateLimiter};
+use crate::ratelimit::{Quota, RateLimiting, RedisRateLimiter};
+use crate::redis_connection::{RedisConnection, RedisFailure};
 use crate::store::{MemoryStore, PostgresStore, PriceStore, StoreError};
 use crate::telemetry::{EmfMetrics, LogMetrics, Metrics};
 use crate::usecases::{QuoteService, Republisher};
@@ -29,18 +30,15 @@ pub enum WiringError {
     /// The PostgreSQL store could not be set up or migrated.
     #[error("PostgreSQL (DATABASE_URL): {0}")]
     Store(#[from] StoreError),
-    /// The Redis cache could not be set up.
+    /// The Redis connection could not be set up.
     #[error("Redis (REDIS_URL): {0}")]
-    Cache(#[from] CacheError),
+    Redis(#[from] RedisFailure),
     /// The Kafka producer could not be set up.
     #[error("Kafka (KAFKA_BOOTSTRAP_SERVERS): {0}")]
     Bus(#[from] PublishError),
     /// The HTTP client for a provider could not be built.
     #[error("provider HTTP client: {0}")]
     Http(#[from] reqwest::Error),
-    /// The Redis rate limiter could not be set up.
-    #[error("rate limiter (REDIS_URL): {0}")]
-    RateLimit(#[from] RateLimitError),
 }
 
 /// What the HTTP edge needs: who may call, how often, from where, for how long.
@@ -141,15 +139,23 @@ impl Services {
             }
         };
 
-        let shared_cache: Option<Arc<dyn QuoteCache>> = match &config.redis {
-            Some(redis) => {
+        let redis = config
+            .redis
+            .as_ref()
+            .map(RedisConnection::open)
+            .transpose()?;
+        let shared_cache: Option<Arc<dyn QuoteCache>> = match (&config.redis, &redis) {
+            (Some(settings), Some(connection)) => {
                 ports.push(port(
                     "cache",
-                    format!("in-process L1 + redis (prefix {:?})", redis.key_prefix),
+                    format!("in-process L1 + redis (prefix {:?})", settings.key_prefix),
                 ));
-                Some(Arc::new(RedisCache::new(redis, config.cache.stale_ttl)?))
+                Some(Arc::new(RedisCache::new(
+                    connection.clone(),
+                    config.cache.stale_ttl,
+                )))
             }
-            None => {
+            _ => {
                 ports.push(port("cache", "in-process L1 only".into()));
                 None
             }
@@ -194,11 +200,7 @@ impl Services {
             });
         }
 
-        let shared_limiter = config
-            .redis
-            .as_ref()
-            .map(RedisRateLimiter::new)
-            .transpose()?;
+        let shared_limiter = redis.map(RedisRateLimiter::new);
         ports.push(port(
             "rate-limit",
             match (&config.access.default_quota, &shared_limiter) {

@@ -43,3 +43,37 @@ pub async fn aws_sdk_config() -> aws_config::SdkConfig {
         .load()
         .await
 }
+
+/// A Secrets Manager client on the local emulator.
+pub async fn secrets_client() -> aws_sdk_secretsmanager::Client {
+    aws_sdk_secretsmanager::Client::new(&aws_sdk_config().await)
+}
+
+/// Creates a secret no other test uses, holding `value`; returns its name.
+pub async fn create_secret(client: &aws_sdk_secretsmanager::Client, value: &str) -> String {
+    let name = unique_name("mdb_t_secret");
+    client
+        .create_secret()
+        .name(&name)
+        .secret_string(value)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("moto must be running (local/test.sh starts it): {e:?}"));
+    name
+}
+
+/// Loads the configuration from `vars` alone, resolving secret ids through `secrets`.
+pub async fn load_config(
+    vars: &[(&str, &str)],
+    secrets: &dyn market_data::secrets::SecretStore,
+) -> Result<market_data::Config, market_data::config::ConfigError> {
+    market_data::Config::load(
+        |k| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| (*v).to_owned())
+        },
+        Some(secrets),
+    )
+    .await
+}

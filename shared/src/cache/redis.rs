@@ -1,72 +1,37 @@
 //! Redis adapter of the cache port: the tier shared by every container.
 //!
-//! Connections are made lazily and re-made by the connection manager, and every operation
-//! is bounded by a short timeout: a slow or absent Redis costs a request at most that long
-//! and is then treated as a miss, so the service keeps answering from the provider.
+//! Entries are the whole quote as JSON under `{prefix}quote:{provider}:{symbol}`, expiring
+//! at the end of their stale lifetime. A failing Redis is reported to the caller, which
+//! treats it as a miss, so the service keeps answering from the provider.
 
-use std::future::Future;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::Utc;
 use redis::AsyncCommands;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use secrecy::ExposeSecret;
 
 use super::{CacheError, QuoteCache};
-use crate::config::RedisConfig;
 use crate::domain::{ProviderId, Quote, Symbol};
+use crate::redis_connection::RedisConnection;
 
 /// The Redis tier.
 pub struct RedisCache {
-    connection: ConnectionManager,
-    key_prefix: String,
-    timeout: Duration,
+    connection: RedisConnection,
     retention: Duration,
 }
 
 impl RedisCache {
-    /// A cache on the server of `config`, keeping each quote `retention` after it was
-    /// fetched. Does not connect yet; fails only on a malformed URL.
-    pub fn new(config: &RedisConfig, retention: Duration) -> Result<Self, CacheError> {
-        let client = redis::Client::open(config.url.expose_secret())
-            .map_err(|e| CacheError::Unavailable(format!("invalid REDIS_URL: {:?}", e.kind())))?;
-        let manager_config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(config.timeout))
-            .set_response_timeout(Some(config.timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(config.timeout);
-        let connection = ConnectionManager::new_lazy_with_config(client, manager_config)
-            .map_err(|e| CacheError::Unavailable(e.to_string()))?;
-        Ok(Self {
+    /// A cache over `connection`, keeping each quote `retention` after it was fetched.
+    pub fn new(connection: RedisConnection, retention: Duration) -> Self {
+        Self {
             connection,
-            key_prefix: config.key_prefix.clone(),
-            timeout: config.timeout,
             retention,
-        })
+        }
     }
 
     fn key(&self, provider: ProviderId, symbol: &Symbol) -> String {
-        format!(
-            "{}quote:{}:{}",
-            self.key_prefix,
-            provider.as_str(),
-            symbol.as_str()
-        )
-    }
-
-    async fn bounded<T>(
-        &self,
-        op: impl Future<Output = redis::RedisResult<T>>,
-    ) -> Result<T, CacheError> {
-        match tokio::time::timeout(self.timeout, op).await {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(CacheError::Unavailable(e.to_string())),
-            Err(_) => Err(CacheError::Unavailable(format!(
-                "no answer within {} ms",
-                self.timeout.as_millis()
-            ))),
-        }
+        self.connection
+            .key(&format!("quote:{}:{}", provider.as_str(), symbol.as_str()))
     }
 }
 
@@ -77,11 +42,15 @@ impl QuoteCache for RedisCache {
         provider: ProviderId,
         symbol: &Symbol,
     ) -> Result<Option<Quote>, CacheError> {
-        let mut conn = self.connection.clone();
         let key = self.key(provider, symbol);
-        let raw: Option<Vec<u8>> = self.bounded(conn.get(&key)).await?;
-        raw.map(|bytes| {
-            serde_json::from_slice(&bytes).map_err(|e| CacheError::Corrupt(format!("{key}: {e}")))
+        let raw: Option<Vec<u8>> = self
+            .connection
+            .run(|mut c| async move { c.get(&key).await })
+            .await
+            .map_err(|e| CacheError::Unavailable(e.0))?;
+        raw.map(|bytes: Vec<u8>| {
+            serde_json::from_slice(&bytes)
+                .map_err(|e| CacheError::Corrupt(format!("{}: {e}", self.key(provider, symbol))))
         })
         .transpose()
     }
@@ -96,15 +65,17 @@ impl QuoteCache for RedisCache {
         let millis = u64::try_from(remaining.as_millis())
             .unwrap_or(u64::MAX)
             .max(1);
-        let mut conn = self.connection.clone();
-        self.bounded(conn.pset_ex::<_, _, ()>(&key, value, millis))
+        self.connection
+            .run(|mut c| async move { c.pset_ex::<_, _, ()>(&key, value, millis).await })
             .await
+            .map_err(|e| CacheError::Unavailable(e.0))
     }
 
     async fn ping(&self) -> Result<(), CacheError> {
-        let mut conn = self.connection.clone();
-        self.bounded(redis::cmd("PING").query_async::<String>(&mut conn))
+        self.connection
+            .run(|mut c| async move { redis::cmd("PING").query_async::<String>(&mut c).await })
             .await
             .map(|_| ())
+            .map_err(|e| CacheError::Unavailable(e.0))
     }
 }

@@ -5,12 +5,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use redis::Script;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use secrecy::ExposeSecret;
 
 use super::gcra::{Decision, Quota};
 use super::{RateLimitError, RateLimiter};
-use crate::config::RedisConfig;
+use crate::redis_connection::RedisConnection;
 
 /// GCRA as in `gcra::step`, with Redis's `TIME` as now. Returns
 /// `{allowed, remaining, reset_after_us, retry_after_us}`.
@@ -33,52 +31,32 @@ return {1, math.floor((tolerance - used) / interval), used, 0}
 
 /// Limits through Redis.
 pub struct RedisRateLimiter {
-    connection: ConnectionManager,
+    connection: RedisConnection,
     script: Script,
-    key_prefix: String,
-    timeout: Duration,
 }
 
 impl RedisRateLimiter {
-    /// A limiter on the server of `config`. Does not connect yet.
-    pub fn new(config: &RedisConfig) -> Result<Self, RateLimitError> {
-        let client = redis::Client::open(config.url.expose_secret())
-            .map_err(|e| RateLimitError(format!("invalid REDIS_URL: {:?}", e.kind())))?;
-        let manager_config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(config.timeout))
-            .set_response_timeout(Some(config.timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(config.timeout);
-        let connection = ConnectionManager::new_lazy_with_config(client, manager_config)
-            .map_err(|e| RateLimitError(e.to_string()))?;
-        Ok(Self {
+    /// A limiter over `connection`.
+    pub fn new(connection: RedisConnection) -> Self {
+        Self {
             connection,
             script: Script::new(GCRA_SCRIPT),
-            key_prefix: config.key_prefix.clone(),
-            timeout: config.timeout,
-        })
+        }
     }
 }
 
 #[async_trait]
 impl RateLimiter for RedisRateLimiter {
     async fn check(&self, key: &str, quota: Quota) -> Result<Decision, RateLimitError> {
-        let mut conn = self.connection.clone();
         let mut invocation = self
             .script
-            .key(format!("{}ratelimit:{key}", self.key_prefix));
+            .key(self.connection.key(&format!("ratelimit:{key}")));
         invocation.arg(quota.interval_us()).arg(quota.burst.max(1));
-        let reply: Vec<i64> =
-            match tokio::time::timeout(self.timeout, invocation.invoke_async(&mut conn)).await {
-                Ok(Ok(reply)) => reply,
-                Ok(Err(e)) => return Err(RateLimitError(e.to_string())),
-                Err(_) => {
-                    return Err(RateLimitError(format!(
-                        "no answer within {} ms",
-                        self.timeout.as_millis()
-                    )));
-                }
-            };
+        let reply: Vec<i64> = self
+            .connection
+            .run(|mut c| async move { invocation.invoke_async(&mut c).await })
+            .await
+            .map_err(|e| RateLimitError(e.0))?;
         let [allowed, remaining, reset_us, retry_us] = reply[..] else {
             return Err(RateLimitError(format!("unexpected script reply {reply:?}")));
         };
