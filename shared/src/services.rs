@@ -99,7 +99,8 @@ pub struct Services {
     shared_cache: Option<Arc<dyn QuoteCache>>,
     postgres: Option<PostgresStore>,
     in_process_bus: Option<InProcessBus>,
-    ports: Vec<PortAdapter>,
+    // Shared, not copied: the state is cloned for every request.
+    ports: Arc<[PortAdapter]>,
 }
 
 impl Services {
@@ -107,124 +108,17 @@ impl Services {
     /// `DATABASE_MIGRATE_ON_START` asks for it (a failure there is logged, not fatal).
     pub async fn from_config(config: &Config) -> Result<Self, WiringError> {
         let mut ports = Vec::new();
-        let metrics = match config.metrics.mode {
-            MetricsMode::Emf => Metrics::new(Arc::new(EmfMetrics::stdout(
-                &config.metrics.namespace,
-                &config.metrics.function,
-            ))),
-            MetricsMode::Log => Metrics::new(Arc::new(LogMetrics)),
-            MetricsMode::Off => Metrics::none(),
-        };
-
-        let (store, postgres): (Arc<dyn PriceStore>, _) = match &config.database {
-            Some(db) => {
-                let pg = PostgresStore::new(db)?;
-                if db.migrate_on_start {
-                    // Not fatal: a database that is briefly away must not fail every cold
-                    // start. Writes fail (and are logged) until a later start migrates.
-                    match pg.migrate().await {
-                        Ok(applied) => tracing::info!(?applied, "migrations checked at start-up"),
-                        Err(e) => tracing::error!(error = %e, "migrations at start-up failed"),
-                    }
-                }
-                ports.push(port(
-                    "store",
-                    format!("postgres (pool of {})", db.pool_size),
-                ));
-                (Arc::new(pg.clone()), Some(pg))
-            }
-            None => {
-                ports.push(port("store", "in-memory".into()));
-                (Arc::new(MemoryStore::new()), None)
-            }
-        };
-
+        let metrics = metrics(config);
+        let (store, postgres) = store(config, &mut ports).await?;
         let redis = config
             .redis
             .as_ref()
             .map(RedisConnection::open)
             .transpose()?;
-        let shared_cache: Option<Arc<dyn QuoteCache>> = match (&config.redis, &redis) {
-            (Some(settings), Some(connection)) => {
-                ports.push(port(
-                    "cache",
-                    format!("in-process L1 + redis (prefix {:?})", settings.key_prefix),
-                ));
-                Some(Arc::new(RedisCache::new(
-                    connection.clone(),
-                    config.cache.stale_ttl,
-                )))
-            }
-            _ => {
-                ports.push(port("cache", "in-process L1 only".into()));
-                None
-            }
-        };
-
-        let (bus, in_process_bus, grace): (Arc<dyn EventBus>, _, _) = match &config.kafka {
-            Some(kafka) => {
-                ports.push(port(
-                    "events",
-                    format!("kafka {} topic {}", kafka.bootstrap_servers, kafka.topic),
-                ));
-                (
-                    Arc::new(KafkaBus::new(kafka)?),
-                    None,
-                    kafka.delivery_timeout + Duration::from_secs(5),
-                )
-            }
-            None => {
-                ports.push(port("events", "in-process channel".into()));
-                let bus = InProcessBus::new(1024);
-                (Arc::new(bus.clone()), Some(bus), Duration::from_secs(5))
-            }
-        };
-
-        let providers = Providers::from_config(config)?;
-        for id in ProviderId::ALL {
-            let adapter = match (id, providers.is_configured(id)) {
-                (ProviderId::Finnhub, true) => format!("finnhub at {}", config.finnhub.base_url),
-                (ProviderId::Finnhub, false) => {
-                    "not configured (set FINNHUB_API_KEY or FINNHUB_API_KEY_SECRET_ID)".into()
-                }
-                (ProviderId::Simulated, _) => "built-in random walk".into(),
-            };
-            let default = if id == providers.default_id() {
-                " [default]"
-            } else {
-                ""
-            };
-            ports.push(PortAdapter {
-                port: provider_port(id),
-                adapter: format!("{adapter}{default}"),
-            });
-        }
-
-        let shared_limiter = redis.map(RedisRateLimiter::new);
-        ports.push(port(
-            "rate-limit",
-            match (&config.access.default_quota, &shared_limiter) {
-                (None, _) => "off (RATE_LIMIT_PER_MINUTE=0)".into(),
-                (Some(q), Some(_)) => format!("redis, {}/min, burst {}", q.per_minute, q.burst),
-                (Some(q), None) => format!(
-                    "in-process (per process), {}/min, burst {}",
-                    q.per_minute, q.burst
-                ),
-            },
-        ));
-        ports.push(port(
-            "api-keys",
-            match &config.access.api_keys {
-                Some(keys) => format!("required ({} keys)", keys.len()),
-                None => "off (API_KEYS not set)".into(),
-            },
-        ));
-        let edge = Edge {
-            api_keys: config.access.api_keys.clone(),
-            default_quota: config.access.default_quota,
-            limiter: RateLimiting::new(shared_limiter),
-            http: config.http.clone(),
-        };
+        let shared_cache = shared_cache(config, redis.as_ref(), &mut ports);
+        let (bus, in_process_bus, grace) = bus(config, &mut ports)?;
+        let providers = providers(config, &mut ports)?;
+        let edge = edge(config, redis, &mut ports);
 
         let quotes = QuoteService::new(
             providers,
@@ -244,7 +138,7 @@ impl Services {
             shared_cache,
             postgres,
             in_process_bus,
-            ports,
+            ports: ports.into(),
         })
     }
 
@@ -298,6 +192,141 @@ impl Services {
             detail: None,
         }));
         states
+    }
+}
+
+fn metrics(config: &Config) -> Metrics {
+    match config.metrics.mode {
+        MetricsMode::Emf => Metrics::new(Arc::new(EmfMetrics::stdout(
+            &config.metrics.namespace,
+            &config.metrics.function,
+        ))),
+        MetricsMode::Log => Metrics::new(Arc::new(LogMetrics)),
+        MetricsMode::Off => Metrics::none(),
+    }
+}
+
+async fn store(
+    config: &Config,
+    ports: &mut Vec<PortAdapter>,
+) -> Result<(Arc<dyn PriceStore>, Option<PostgresStore>), WiringError> {
+    let Some(db) = &config.database else {
+        ports.push(port("store", "in-memory".into()));
+        return Ok((Arc::new(MemoryStore::new()), None));
+    };
+    let pg = PostgresStore::new(db)?;
+    if db.migrate_on_start {
+        // Not fatal: a database that is briefly away must not fail every cold start.
+        // Writes fail (and are logged) until a later start migrates.
+        match pg.migrate().await {
+            Ok(applied) => tracing::info!(?applied, "migrations checked at start-up"),
+            Err(e) => tracing::error!(error = %e, "migrations at start-up failed"),
+        }
+    }
+    ports.push(port(
+        "store",
+        format!("postgres (pool of {})", db.pool_size),
+    ));
+    Ok((Arc::new(pg.clone()), Some(pg)))
+}
+
+fn shared_cache(
+    config: &Config,
+    redis: Option<&RedisConnection>,
+    ports: &mut Vec<PortAdapter>,
+) -> Option<Arc<dyn QuoteCache>> {
+    match (&config.redis, redis) {
+        (Some(settings), Some(connection)) => {
+            ports.push(port(
+                "cache",
+                format!("in-process L1 + redis (prefix {:?})", settings.key_prefix),
+            ));
+            Some(Arc::new(RedisCache::new(
+                connection.clone(),
+                config.cache.stale_ttl,
+            )))
+        }
+        _ => {
+            ports.push(port("cache", "in-process L1 only".into()));
+            None
+        }
+    }
+}
+
+/// The bus, the in-process bus when that is the one, and how long a new raw row is left to
+/// its first delivery attempt before the re-publisher may take it.
+fn bus(
+    config: &Config,
+    ports: &mut Vec<PortAdapter>,
+) -> Result<(Arc<dyn EventBus>, Option<InProcessBus>, Duration), WiringError> {
+    match &config.kafka {
+        Some(kafka) => {
+            ports.push(port(
+                "events",
+                format!("kafka {} topic {}", kafka.bootstrap_servers, kafka.topic),
+            ));
+            Ok((
+                Arc::new(KafkaBus::new(kafka)?),
+                None,
+                kafka.delivery_timeout + Duration::from_secs(5),
+            ))
+        }
+        None => {
+            ports.push(port("events", "in-process channel".into()));
+            let bus = InProcessBus::new(1024);
+            Ok((Arc::new(bus.clone()), Some(bus), Duration::from_secs(5)))
+        }
+    }
+}
+
+fn providers(config: &Config, ports: &mut Vec<PortAdapter>) -> Result<Providers, WiringError> {
+    let providers = Providers::from_config(config)?;
+    for id in ProviderId::ALL {
+        let adapter = match (id, providers.is_configured(id)) {
+            (ProviderId::Finnhub, true) => format!("finnhub at {}", config.finnhub.base_url),
+            (ProviderId::Finnhub, false) => {
+                "not configured (set FINNHUB_API_KEY or FINNHUB_API_KEY_SECRET_ID)".into()
+            }
+            (ProviderId::Simulated, _) => "built-in random walk".into(),
+        };
+        let default = if id == providers.default_id() {
+            " [default]"
+        } else {
+            ""
+        };
+        ports.push(PortAdapter {
+            port: provider_port(id),
+            adapter: format!("{adapter}{default}"),
+        });
+    }
+    Ok(providers)
+}
+
+fn edge(config: &Config, redis: Option<RedisConnection>, ports: &mut Vec<PortAdapter>) -> Edge {
+    let shared_limiter = redis.map(RedisRateLimiter::new);
+    ports.push(port(
+        "rate-limit",
+        match (&config.access.default_quota, &shared_limiter) {
+            (None, _) => "off (RATE_LIMIT_PER_MINUTE=0)".into(),
+            (Some(q), Some(_)) => format!("redis, {}/min, burst {}", q.per_minute, q.burst),
+            (Some(q), None) => format!(
+                "in-process (per process), {}/min, burst {}",
+                q.per_minute, q.burst
+            ),
+        },
+    ));
+    ports.push(port(
+        "api-keys",
+        match &config.access.api_keys {
+            Some(keys) => format!("required ({} keys)", keys.len()),
+            None => "off (API_KEYS not set)".into(),
+        },
+    ));
+    Edge {
+        api_keys: config.access.api_keys.clone(),
+        default_quota: config.access.default_quota,
+        limiter: RateLimiting::new(shared_limiter),
+        http: config.http.clone(),
     }
 }
 
