@@ -116,7 +116,11 @@ impl Services {
             .map(RedisConnection::open)
             .transpose()?;
         let shared_cache = shared_cache(config, redis.as_ref(), &mut ports);
-        let (bus, in_process_bus, grace) = bus(config, &mut ports)?;
+        let WiredBus {
+            bus,
+            in_process,
+            republish_grace,
+        } = bus(config, &mut ports)?;
         let providers = providers(config, &mut ports)?;
         let edge = edge(config, redis, &mut ports);
 
@@ -125,7 +129,7 @@ impl Services {
             TieredCache::new(&config.cache, shared_cache.clone()),
             Arc::clone(&store),
             Arc::clone(&bus),
-            grace,
+            republish_grace,
             metrics.clone(),
         );
         Ok(Self {
@@ -137,7 +141,7 @@ impl Services {
             bus,
             shared_cache,
             postgres,
-            in_process_bus,
+            in_process_bus: in_process,
             ports: ports.into(),
         })
     }
@@ -253,28 +257,37 @@ fn shared_cache(
     }
 }
 
-/// The bus, the in-process bus when that is the one, and how long a new raw row is left to
-/// its first delivery attempt before the re-publisher may take it.
-fn bus(
-    config: &Config,
-    ports: &mut Vec<PortAdapter>,
-) -> Result<(Arc<dyn EventBus>, Option<InProcessBus>, Duration), WiringError> {
+/// The event bus as wired.
+struct WiredBus {
+    bus: Arc<dyn EventBus>,
+    /// The same bus when it is the in-process one, for the local runner to consume.
+    in_process: Option<InProcessBus>,
+    /// How long a new raw row is left to its first delivery attempt before the
+    /// re-publisher may take it.
+    republish_grace: Duration,
+}
+
+fn bus(config: &Config, ports: &mut Vec<PortAdapter>) -> Result<WiredBus, WiringError> {
     match &config.kafka {
         Some(kafka) => {
             ports.push(port(
                 "events",
                 format!("kafka {} topic {}", kafka.bootstrap_servers, kafka.topic),
             ));
-            Ok((
-                Arc::new(KafkaBus::new(kafka)?),
-                None,
-                kafka.delivery_timeout + Duration::from_secs(5),
-            ))
+            Ok(WiredBus {
+                bus: Arc::new(KafkaBus::new(kafka)?),
+                in_process: None,
+                republish_grace: kafka.delivery_timeout + Duration::from_secs(5),
+            })
         }
         None => {
             ports.push(port("events", "in-process channel".into()));
             let bus = InProcessBus::new(1024);
-            Ok((Arc::new(bus.clone()), Some(bus), Duration::from_secs(5)))
+            Ok(WiredBus {
+                bus: Arc::new(bus.clone()),
+                in_process: Some(bus),
+                republish_grace: Duration::from_secs(5),
+            })
         }
     }
 }
