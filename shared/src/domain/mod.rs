@@ -3,12 +3,17 @@
 //! Nothing here knows about HTTP, AWS, Kafka, Redis or SQL: adapters translate to and from
 //! these types at the edges.
 
+mod averages;
 mod price_event;
 mod provider_id;
 mod quote;
 mod symbol;
 
-pub use price_event::PriceEvent;
+pub use averages::{
+    AVERAGE_DECIMAL_PLACES, AverageKind, AverageSpec, AverageSpecError, DEFAULT_AVERAGES,
+    EMA_LOOKBACK_WINDOWS, MAX_WINDOW, MovingAverage, PricePoint, averages_at,
+};
+pub use price_event::{EventDecodeError, PriceEvent};
 pub use provider_id::{ProviderId, UnknownProvider};
 pub use quote::{FetchedQuote, Quote, fetch_time_now};
 pub use symbol::{MAX_SYMBOL_LEN, Symbol, SymbolError};

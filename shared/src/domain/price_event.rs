@@ -10,9 +10,9 @@ use super::{Quote, Symbol};
 /// The seed-compatible price event: exactly five fields, compact JSON, keyed by symbol.
 ///
 /// `raw_response_id` names the stored raw response and is the idempotency key downstream:
-/// a consumer that sees the same id twice must change nothing the second time.
+/// a consumer that sees the same id twice must change nothing the second time. Fields a
+/// later producer adds are ignored on the way in (DESIGN.md allows additive fields).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct PriceEvent {
     /// The symbol, also the message key, so one symbol's events stay in order on one partition.
     pub symbol: Symbol,
@@ -43,6 +43,41 @@ impl PriceEvent {
     pub fn to_json(&self) -> Result<Vec<u8>, serde_json::Error> {
         serde_json::to_vec(self)
     }
+
+    /// Reads a message value, refusing anything a consumer must not store: malformed JSON,
+    /// a missing field, an invalid symbol, a price that is not positive, an empty source.
+    pub fn decode(value: &[u8]) -> Result<Self, EventDecodeError> {
+        let event: Self = serde_json::from_slice(value)
+            .map_err(|e| EventDecodeError::Malformed(e.to_string()))?;
+        if event.price <= Decimal::ZERO {
+            return Err(EventDecodeError::Invalid(format!(
+                "price must be positive, got {}",
+                event.price
+            )));
+        }
+        let source = event.source.trim();
+        if source.is_empty() || source.len() > MAX_SOURCE_LEN {
+            return Err(EventDecodeError::Invalid(format!(
+                "source must be 1 to {MAX_SOURCE_LEN} characters"
+            )));
+        }
+        Ok(event)
+    }
+}
+
+/// Longest provider name an event may carry.
+const MAX_SOURCE_LEN: usize = 64;
+
+/// Why a message value is not a price event; kept as the dead letter's reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EventDecodeError {
+    /// Not JSON, not an object of the event's shape, or a field of the wrong type or format
+    /// (symbols are validated while decoding).
+    #[error("not a price event: {0}")]
+    Malformed(String),
+    /// Well-formed, but with a value no price event can have.
+    #[error("invalid price event: {0}")]
+    Invalid(String),
 }
 
 #[cfg(test)]
@@ -86,6 +121,42 @@ mod tests {
         assert_eq!(obj["source"], "finnhub");
         assert_eq!(obj["symbol"], "AAPL");
         assert_eq!(obj["raw_response_id"], id.to_string());
+    }
+
+    #[test]
+    fn decodes_its_own_json_and_tolerates_added_fields() {
+        let event = PriceEvent::from_quote(&quote(), Uuid::from_u128(3));
+        assert_eq!(
+            PriceEvent::decode(&event.to_json().unwrap()).unwrap(),
+            event
+        );
+        let mut extra: serde_json::Value =
+            serde_json::from_slice(&event.to_json().unwrap()).unwrap();
+        extra["currency"] = "USD".into();
+        assert_eq!(
+            PriceEvent::decode(extra.to_string().as_bytes()).unwrap(),
+            event
+        );
+    }
+
+    #[test]
+    fn refuses_what_a_consumer_must_not_store() {
+        let id = Uuid::from_u128(3);
+        let cases = [
+            "".to_owned(),
+            "not json".to_owned(),
+            "{\"symbol\":\"AAPL\"}".to_owned(),
+            format!(r#"{{"symbol":"AAPL","price":0,"timestamp":"2024-01-01T00:00:00Z","source":"finnhub","raw_response_id":"{id}"}}"#),
+            format!(r#"{{"symbol":"AAPL","price":-1.5,"timestamp":"2024-01-01T00:00:00Z","source":"finnhub","raw_response_id":"{id}"}}"#),
+            format!(r#"{{"symbol":"AA PL;","price":1.5,"timestamp":"2024-01-01T00:00:00Z","source":"finnhub","raw_response_id":"{id}"}}"#),
+            format!(r#"{{"symbol":"AAPL","price":1.5,"timestamp":"yesterday","source":"finnhub","raw_response_id":"{id}"}}"#),
+            format!(r#"{{"symbol":"AAPL","price":1.5,"timestamp":"2024-01-01T00:00:00Z","source":" ","raw_response_id":"{id}"}}"#),
+            r#"{"symbol":"AAPL","price":1.5,"timestamp":"2024-01-01T00:00:00Z","source":"finnhub","raw_response_id":"nope"}"#.to_owned(),
+            r#"{"symbol":"AAPL","price":"1.5","timestamp":"2024-01-01T00:00:00Z","source":"finnhub","raw_response_id":null}"#.to_owned(),
+        ];
+        for case in cases {
+            assert!(PriceEvent::decode(case.as_bytes()).is_err(), "{case}");
+        }
     }
 
     #[test]
