@@ -17,11 +17,18 @@ pub struct Migration {
 }
 
 /// Every migration, in the order they apply.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_initial.sql",
-    sql: include_str!("../../../migrations/0001_initial.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_initial.sql",
+        sql: include_str!("../../../migrations/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_consumer_lookups.sql",
+        sql: include_str!("../../../migrations/0002_consumer_lookups.sql"),
+    },
+];
 
 /// Key of the advisory lock that serialises migration runs (an arbitrary constant).
 pub(crate) const MIGRATION_LOCK_KEY: i64 = 0x6d64_625f_6d69_6772;

@@ -1,8 +1,12 @@
-//! The price store: raw provider responses and, later, what the consumer derives from them.
+//! The price store: raw provider responses, and what the consumer derives from them
+//! (price points, moving averages, dead letters).
 
 mod memory;
+mod memory_points;
 mod migrations;
+mod points;
 mod postgres;
+mod postgres_points;
 
 use std::time::Duration;
 
@@ -13,7 +17,9 @@ use uuid::Uuid;
 use crate::domain::{FetchedQuote, PriceEvent};
 
 pub use memory::MemoryStore;
+pub use memory_points::MemoryPointStore;
 pub use migrations::{MIGRATIONS, Migration};
+pub use points::{AppliedBatch, ConsumedBatch, DeadLetter, HistoryQuery, PointStore};
 pub use postgres::PostgresStore;
 
 /// A store operation that did not complete.

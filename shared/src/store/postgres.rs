@@ -74,7 +74,7 @@ impl PostgresStore {
         &self.pool
     }
 
-    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+    pub(super) async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         self.pool
             .get()
             .await
@@ -227,7 +227,7 @@ fn describe(e: &tokio_postgres::Error) -> String {
     }
 }
 
-fn query_error(e: tokio_postgres::Error) -> StoreError {
+pub(super) fn query_error(e: tokio_postgres::Error) -> StoreError {
     if e.is_closed() || e.as_db_error().is_none() && std::error::Error::source(&e).is_some() {
         StoreError::Unavailable(describe(&e))
     } else {

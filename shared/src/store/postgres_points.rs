@@ -1,0 +1,317 @@
+//! PostgreSQL adapter of the consumer's store port.
+//!
+//! A batch is one transaction of a handful of set-based statements, whatever its size:
+//! lock the symbols, insert the dead letters, insert the points (`ON CONFLICT DO NOTHING`
+//! on `raw_response_id`), read back what the averages need, upsert the averages. The
+//! averages themselves are computed by the domain ([`averages_at`]), not in SQL, so the
+//! in-memory adapter computes exactly the same values.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use super::postgres::query_error;
+use super::{AppliedBatch, ConsumedBatch, HistoryQuery, PointStore, PostgresStore, StoreError};
+use crate::domain::{AverageSpec, MovingAverage, PricePoint, Symbol, averages_at};
+
+/// Serialises batches that touch the same symbol (consumers of different partitions, or a
+/// rebalance), so each computes its averages over every point committed before it. Taken
+/// in symbol order, so two batches never wait on each other in a cycle.
+const LOCK_SYMBOLS: &str = "SELECT pg_advisory_xact_lock(hashtextextended('mdb:points:' || s, 0))
+     FROM (SELECT DISTINCT unnest($1::text[]) AS s ORDER BY 1) AS symbols";
+
+const INSERT_DEAD_LETTERS: &str =
+    "INSERT INTO dead_letters (topic, partition, \"offset\", payload, reason)
+     SELECT * FROM unnest($1::text[], $2::int4[], $3::int8[], $4::bytea[], $5::text[])
+     ON CONFLICT (topic, partition, \"offset\") DO NOTHING";
+
+const INSERT_POINTS: &str =
+    "INSERT INTO price_points (raw_response_id, symbol, price, quote_time, source)
+     SELECT * FROM unnest($1::uuid[], $2::text[], $3::numeric[], $4::timestamptz[], $5::text[])
+     ON CONFLICT (raw_response_id) DO NOTHING
+     RETURNING symbol, quote_time";
+
+/// Per symbol: up to `$3` points before the oldest new one (what a window reaching back
+/// needs), and every point from it on.
+const SELECT_CONTEXT: &str = "SELECT t.symbol, c.raw_response_id, c.price, c.quote_time, c.source
+     FROM unnest($1::text[], $2::timestamptz[]) AS t(symbol, since)
+     CROSS JOIN LATERAL (
+         (SELECT p.raw_response_id, p.price, p.quote_time, p.source FROM price_points p
+          WHERE p.symbol = t.symbol AND p.quote_time < t.since
+          ORDER BY p.quote_time DESC, p.raw_response_id DESC
+          LIMIT $3)
+         UNION ALL
+         (SELECT p.raw_response_id, p.price, p.quote_time, p.source FROM price_points p
+          WHERE p.symbol = t.symbol AND p.quote_time >= t.since)
+     ) AS c";
+
+/// Stored averages a late point may have made wrong: those as of its time or later.
+const SELECT_AFFECTED_AVERAGES: &str = "SELECT DISTINCT m.symbol, m.as_of
+     FROM unnest($1::text[], $2::timestamptz[]) AS t(symbol, since)
+     JOIN moving_averages m ON m.symbol = t.symbol AND m.as_of >= t.since";
+
+const UPSERT_AVERAGES: &str =
+    "INSERT INTO moving_averages (symbol, kind, window_size, as_of, value)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::int4[], $4::timestamptz[], $5::numeric[])
+     ON CONFLICT (symbol, kind, window_size, as_of)
+     DO UPDATE SET value = EXCLUDED.value, computed_at = now()
+     WHERE moving_averages.value IS DISTINCT FROM EXCLUDED.value";
+
+#[async_trait]
+impl PointStore for PostgresStore {
+    async fn apply_batch(
+        &self,
+        batch: &ConsumedBatch,
+        specs: &[AverageSpec],
+    ) -> Result<AppliedBatch, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(query_error)?;
+        let mut applied = AppliedBatch::default();
+
+        if !batch.dead_letters.is_empty() {
+            applied.dead_letters_added = insert_dead_letters(&tx, batch).await?;
+        }
+        if !batch.points.is_empty() {
+            let symbols: Vec<&str> = batch.points.iter().map(|p| p.symbol.as_str()).collect();
+            let lock = tx.prepare_cached(LOCK_SYMBOLS).await.map_err(query_error)?;
+            tx.execute(&lock, &[&symbols]).await.map_err(query_error)?;
+
+            let since = insert_points(&tx, batch).await?;
+            let added: usize = since.values().map(|(_, n)| n).sum();
+            applied.points_added = added;
+            applied.duplicates = batch.points.len() - added;
+            if !since.is_empty() && !specs.is_empty() {
+                let averages = recompute(&tx, &since, specs).await?;
+                applied.averages_written = upsert_averages(&tx, &averages).await?;
+            }
+        }
+        tx.commit().await.map_err(query_error)?;
+        Ok(applied)
+    }
+
+    async fn history(&self, query: &HistoryQuery) -> Result<Vec<PricePoint>, StoreError> {
+        let client = self.client().await?;
+        let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
+        let symbol = query.symbol.as_str();
+        let mut sql = String::from(
+            "SELECT raw_response_id, price, quote_time, source FROM price_points WHERE symbol = $1",
+        );
+        let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![&symbol];
+        if let Some(from) = &query.from {
+            params.push(from);
+            sql.push_str(&format!(" AND quote_time >= ${}", params.len()));
+        }
+        if let Some(to) = &query.to {
+            params.push(to);
+            sql.push_str(&format!(" AND quote_time <= ${}", params.len()));
+        }
+        if let Some((time, id)) = &query.before {
+            params.push(time);
+            params.push(id);
+            sql.push_str(&format!(
+                " AND (quote_time, raw_response_id) < (${}, ${})",
+                params.len() - 1,
+                params.len()
+            ));
+        }
+        params.push(&limit);
+        sql.push_str(&format!(
+            " ORDER BY quote_time DESC, raw_response_id DESC LIMIT ${}",
+            params.len()
+        ));
+        let statement = client.prepare_cached(&sql).await.map_err(query_error)?;
+        let rows = client
+            .query(&statement, &params)
+            .await
+            .map_err(query_error)?;
+        Ok(rows
+            .iter()
+            .map(|row| PricePoint {
+                raw_response_id: row.get(0),
+                symbol: query.symbol.clone(),
+                price: row.get(1),
+                quote_time: row.get(2),
+                source: row.get(3),
+            })
+            .collect())
+    }
+
+    async fn latest_average(
+        &self,
+        symbol: &Symbol,
+        spec: AverageSpec,
+    ) -> Result<Option<MovingAverage>, StoreError> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(
+                "SELECT as_of, value FROM moving_averages
+                 WHERE symbol = $1 AND kind = $2 AND window_size = $3
+                 ORDER BY as_of DESC LIMIT 1",
+            )
+            .await
+            .map_err(query_error)?;
+        let row = client
+            .query_opt(
+                &statement,
+                &[
+                    &symbol.as_str(),
+                    &spec.kind.as_str(),
+                    &i32::from(spec.window),
+                ],
+            )
+            .await
+            .map_err(query_error)?;
+        Ok(row.map(|row| MovingAverage {
+            symbol: symbol.clone(),
+            spec,
+            as_of: row.get(0),
+            value: row.get(1),
+        }))
+    }
+}
+
+async fn insert_dead_letters(
+    tx: &deadpool_postgres::Transaction<'_>,
+    batch: &ConsumedBatch,
+) -> Result<usize, StoreError> {
+    let letters = &batch.dead_letters;
+    let topics: Vec<&str> = letters.iter().map(|d| d.topic.as_str()).collect();
+    let partitions: Vec<i32> = letters.iter().map(|d| d.partition).collect();
+    let offsets: Vec<i64> = letters.iter().map(|d| d.offset).collect();
+    let payloads: Vec<Option<&[u8]>> = letters.iter().map(|d| d.payload.as_deref()).collect();
+    let reasons: Vec<&str> = letters.iter().map(|d| d.reason.as_str()).collect();
+    let statement = tx
+        .prepare_cached(INSERT_DEAD_LETTERS)
+        .await
+        .map_err(query_error)?;
+    let n = tx
+        .execute(
+            &statement,
+            &[&topics, &partitions, &offsets, &payloads, &reasons],
+        )
+        .await
+        .map_err(query_error)?;
+    Ok(usize::try_from(n).unwrap_or(usize::MAX))
+}
+
+/// Inserts the points; returns, per symbol that gained any, the oldest new quote time and
+/// how many were new.
+async fn insert_points(
+    tx: &deadpool_postgres::Transaction<'_>,
+    batch: &ConsumedBatch,
+) -> Result<BTreeMap<String, (DateTime<Utc>, usize)>, StoreError> {
+    let points = &batch.points;
+    let ids: Vec<Uuid> = points.iter().map(|p| p.raw_response_id).collect();
+    let symbols: Vec<&str> = points.iter().map(|p| p.symbol.as_str()).collect();
+    let prices: Vec<Decimal> = points.iter().map(|p| p.price).collect();
+    let times: Vec<DateTime<Utc>> = points.iter().map(|p| p.quote_time).collect();
+    let sources: Vec<&str> = points.iter().map(|p| p.source.as_str()).collect();
+    let statement = tx
+        .prepare_cached(INSERT_POINTS)
+        .await
+        .map_err(query_error)?;
+    let rows = tx
+        .query(&statement, &[&ids, &symbols, &prices, &times, &sources])
+        .await
+        .map_err(query_error)?;
+    let mut since: BTreeMap<String, (DateTime<Utc>, usize)> = BTreeMap::new();
+    for row in rows {
+        let time: DateTime<Utc> = row.get(1);
+        since
+            .entry(row.get(0))
+            .and_modify(|(oldest, n)| {
+                *oldest = (*oldest).min(time);
+                *n += 1;
+            })
+            .or_insert((time, 1));
+    }
+    Ok(since)
+}
+
+/// The averages to write for the symbols that gained points: as of each one's newest point
+/// and as of every stored average at or after its oldest new point.
+async fn recompute(
+    tx: &deadpool_postgres::Transaction<'_>,
+    since: &BTreeMap<String, (DateTime<Utc>, usize)>,
+    specs: &[AverageSpec],
+) -> Result<Vec<MovingAverage>, StoreError> {
+    let symbols: Vec<&str> = since.keys().map(String::as_str).collect();
+    let times: Vec<DateTime<Utc>> = since.values().map(|(t, _)| *t).collect();
+    let reach = specs.iter().map(|s| s.lookback()).max().unwrap_or(1);
+    let before = i64::try_from(reach.saturating_sub(1)).unwrap_or(i64::MAX);
+
+    let context = tx
+        .prepare_cached(SELECT_CONTEXT)
+        .await
+        .map_err(query_error)?;
+    let rows = tx
+        .query(&context, &[&symbols, &times, &before])
+        .await
+        .map_err(query_error)?;
+    let mut points: BTreeMap<String, Vec<PricePoint>> = BTreeMap::new();
+    for row in rows {
+        let symbol: String = row.get(0);
+        let parsed = Symbol::parse(&symbol)
+            .map_err(|e| StoreError::Query(format!("stored symbol {symbol:?}: {e}")))?;
+        points.entry(symbol).or_default().push(PricePoint {
+            raw_response_id: row.get(1),
+            symbol: parsed,
+            price: row.get(2),
+            quote_time: row.get(3),
+            source: row.get(4),
+        });
+    }
+
+    let affected = tx
+        .prepare_cached(SELECT_AFFECTED_AVERAGES)
+        .await
+        .map_err(query_error)?;
+    let mut targets: BTreeMap<String, BTreeSet<DateTime<Utc>>> = BTreeMap::new();
+    for row in tx
+        .query(&affected, &[&symbols, &times])
+        .await
+        .map_err(query_error)?
+    {
+        targets.entry(row.get(0)).or_default().insert(row.get(1));
+    }
+
+    let mut out = Vec::new();
+    for (symbol, mut points) in points {
+        points.sort_unstable_by_key(PricePoint::order_key);
+        let Some(newest) = points.last() else {
+            continue;
+        };
+        let parsed = newest.symbol.clone();
+        let mut at = targets.remove(&symbol).unwrap_or_default();
+        at.insert(newest.quote_time);
+        let at: Vec<DateTime<Utc>> = at.into_iter().collect();
+        out.extend(averages_at(&parsed, &points, &at, specs));
+    }
+    Ok(out)
+}
+
+async fn upsert_averages(
+    tx: &deadpool_postgres::Transaction<'_>,
+    averages: &[MovingAverage],
+) -> Result<usize, StoreError> {
+    if averages.is_empty() {
+        return Ok(0);
+    }
+    let symbols: Vec<&str> = averages.iter().map(|a| a.symbol.as_str()).collect();
+    let kinds: Vec<&str> = averages.iter().map(|a| a.spec.kind.as_str()).collect();
+    let windows: Vec<i32> = averages.iter().map(|a| i32::from(a.spec.window)).collect();
+    let times: Vec<DateTime<Utc>> = averages.iter().map(|a| a.as_of).collect();
+    let values: Vec<Decimal> = averages.iter().map(|a| a.value).collect();
+    let statement = tx
+        .prepare_cached(UPSERT_AVERAGES)
+        .await
+        .map_err(query_error)?;
+    let n = tx
+        .execute(&statement, &[&symbols, &kinds, &windows, &times, &values])
+        .await
+        .map_err(query_error)?;
+    Ok(usize::try_from(n).unwrap_or(usize::MAX))
+}
