@@ -15,7 +15,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::api_keys::ApiKeys;
-use crate::domain::ProviderId;
+use crate::domain::{AverageSpec, DEFAULT_AVERAGES, ProviderId};
 use crate::ratelimit::Quota;
 use crate::secrets::{SecretError, SecretStore, SecretsManager};
 
@@ -43,6 +43,8 @@ pub struct Config {
     pub http: HttpConfig,
     /// Where metrics go.
     pub metrics: MetricsConfig,
+    /// The moving averages the consumer keeps (`MA_WINDOWS`).
+    pub averages: Vec<AverageSpec>,
 }
 
 /// API keys and rate limits.
@@ -377,6 +379,14 @@ impl Config {
             function: function.unwrap_or_else(|| "local".into()),
         };
 
+        let averages = match env.get("MA_WINDOWS") {
+            None => DEFAULT_AVERAGES.to_vec(),
+            Some(raw) => AverageSpec::parse_list(&raw).map_err(|e| ConfigError::Invalid {
+                var: "MA_WINDOWS",
+                reason: e.to_string(),
+            })?,
+        };
+
         Ok(Self {
             database,
             redis,
@@ -387,6 +397,7 @@ impl Config {
             access,
             http,
             metrics,
+            averages,
         })
     }
 }
@@ -665,6 +676,14 @@ mod tests {
         assert!(c.access.api_keys.is_none());
         assert!(c.http.cors_allowed_origins.is_empty());
         assert_eq!(c.metrics.mode, MetricsMode::Off);
+        assert_eq!(c.averages, DEFAULT_AVERAGES);
+    }
+
+    #[tokio::test]
+    async fn moving_averages_are_read_from_ma_windows() {
+        let c = load(&[("MA_WINDOWS", "5, ema:26, sma:20")]).await.unwrap();
+        let names: Vec<String> = c.averages.iter().map(ToString::to_string).collect();
+        assert_eq!(names, ["sma:5", "sma:20", "ema:26"]);
     }
 
     #[tokio::test]
@@ -804,6 +823,8 @@ mod tests {
             ),
             (&[("METRICS", "prometheus")], "METRICS"),
             (&[("REQUEST_TIMEOUT_MS", "5")], "REQUEST_TIMEOUT_MS"),
+            (&[("MA_WINDOWS", "sma:0")], "MA_WINDOWS"),
+            (&[("MA_WINDOWS", "wma:5")], "MA_WINDOWS"),
         ];
         for (pairs, var) in cases {
             let err = load(pairs).await.unwrap_err().to_string();

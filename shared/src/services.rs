@@ -17,9 +17,11 @@ use crate::events::{EventBus, InProcessBus, KafkaBus, PublishError};
 use crate::providers::Providers;
 use crate::ratelimit::{Quota, RateLimiting, RedisRateLimiter};
 use crate::redis_connection::{RedisConnection, RedisFailure};
-use crate::store::{MemoryStore, PostgresStore, PriceStore, StoreError};
+use crate::store::{
+    MemoryPointStore, MemoryStore, PointStore, PostgresStore, PriceStore, StoreError,
+};
 use crate::telemetry::{EmfMetrics, LogMetrics, Metrics};
-use crate::usecases::{QuoteService, Republisher};
+use crate::usecases::{PriceConsumer, PriceHistory, QuoteService, Republisher};
 
 /// Longest a readiness check waits for any one dependency.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -90,6 +92,10 @@ pub struct Services {
     pub quotes: QuoteService,
     /// The re-publisher of undelivered events.
     pub republisher: Republisher,
+    /// The consumer of price events (points, moving averages, dead letters).
+    pub consumer: PriceConsumer,
+    /// The reader of what the consumer stored.
+    pub history: PriceHistory,
     /// Where measurements go.
     pub metrics: Metrics,
     /// The HTTP edge's settings and limiter.
@@ -110,6 +116,19 @@ impl Services {
         let mut ports = Vec::new();
         let metrics = metrics(config);
         let (store, postgres) = store(config, &mut ports).await?;
+        let points: Arc<dyn PointStore> = match &postgres {
+            Some(pg) => Arc::new(pg.clone()),
+            None => Arc::new(MemoryPointStore::new()),
+        };
+        ports.push(port(
+            "averages",
+            config
+                .averages
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+        ));
         let redis = config
             .redis
             .as_ref()
@@ -135,6 +154,8 @@ impl Services {
         Ok(Self {
             quotes,
             republisher: Republisher::new(Arc::clone(&store), Arc::clone(&bus), metrics.clone()),
+            consumer: PriceConsumer::new(Arc::clone(&points), &config.averages, metrics.clone()),
+            history: PriceHistory::new(points, &config.averages),
             metrics,
             edge: Arc::new(edge),
             store,
