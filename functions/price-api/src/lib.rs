@@ -41,6 +41,8 @@ pub fn router(services: Services) -> Router {
 pub fn api_routes() -> OpenApiRouter<Services> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(routes::latest::latest_price))
+        .routes(routes!(routes::history::history))
+        .routes(routes!(routes::moving_average::moving_average))
         .routes(routes!(routes::health::health))
         .routes(routes!(routes::health::ready))
 }

@@ -19,6 +19,7 @@ use crate::problem::Problem;
     ),
     tags(
         (name = "prices", description = "Quotes"),
+        (name = "history", description = "Stored price points and their moving averages"),
         (name = "operations", description = "Liveness and readiness"),
     ),
     components(schemas(Problem)),
@@ -52,6 +53,12 @@ pub mod examples {
     pub fn unauthorized() -> Value {
         json!({"type": "/problems/unauthorized", "title": "Unauthorized", "status": 401,
                "detail": "this API needs an API key in the x-api-key header"})
+    }
+
+    /// 503 when the database cannot be reached.
+    pub fn store_unavailable() -> Value {
+        json!({"type": "/problems/store-unavailable", "title": "Store unavailable", "status": 503,
+               "detail": "the price store cannot be reached; retry shortly"})
     }
 
     /// 429 from the rate limit.

@@ -11,6 +11,7 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use market_data::providers::ProviderError;
+use market_data::store::StoreError;
 use market_data::usecases::QuoteError;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -132,6 +133,20 @@ impl From<QuoteError> for Problem {
                 ),
             ),
         }
+    }
+}
+
+impl From<StoreError> for Problem {
+    fn from(e: StoreError) -> Self {
+        // The cause goes to the log; the client learns only that the store is away.
+        tracing::error!(error = %e, "price store failed");
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store-unavailable",
+            "Store unavailable",
+            "the price store cannot be reached; retry shortly",
+        )
+        .with_retry_after(Duration::from_secs(5))
     }
 }
 

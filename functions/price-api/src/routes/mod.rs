@@ -2,4 +2,6 @@
 
 pub mod docs;
 pub mod health;
+pub mod history;
 pub mod latest;
+pub mod moving_average;
