@@ -1,18 +1,21 @@
 //! The one-process local runner.
 //!
-//! `serve` runs the same router as the `price-api` Lambda function on a local address.
-//! Each port uses the adapter its configuration names; with nothing configured, the
-//! embedded defaults (simulated provider, in-memory store, in-process cache and bus), so it
-//! serves on a fresh machine. `migrate` applies the SQL migrations; `republish` sends the
-//! events whose delivery was never confirmed.
+//! `serve` runs the same router as the `price-api` Lambda function on a local address, and
+//! the `ma-consumer` handler behind a local stand-in for its MSK event source (or fed by the
+//! in-process bus). Each port uses the adapter its configuration names; with nothing
+//! configured, the embedded defaults (simulated provider, in-memory store, in-process cache
+//! and bus), so it serves on a fresh machine. `migrate` applies the SQL migrations;
+//! `republish` sends the events whose delivery was never confirmed.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use market_data::{Config, Services, telemetry};
+use market_data_local::event_source::{self, BatchSettings};
 use tokio::net::TcpListener;
-use tracing::{debug, info, warn};
+use tracing::{error, info};
 
 #[derive(Parser)]
 #[command(
@@ -27,12 +30,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the HTTP API (the default).
-    Serve {
-        /// Address to listen on.
-        #[arg(long, env = "LOCAL_ADDR", default_value = "127.0.0.1:8000")]
-        addr: SocketAddr,
-    },
+    /// Serve the HTTP API and consume price events (the default).
+    Serve(ServeArgs),
     /// Apply the SQL migrations to DATABASE_URL.
     Migrate,
     /// Publish the events whose delivery was never confirmed.
@@ -41,6 +40,55 @@ enum Command {
         #[arg(long, default_value_t = 500)]
         batch: usize,
     },
+}
+
+/// Where to serve, and how to consume.
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "LOCAL_ADDR", default_value = "127.0.0.1:8000")]
+    addr: SocketAddr,
+    #[command(flatten)]
+    consumer: ConsumerArgs,
+}
+
+/// `serve` with no arguments: its defaults and environment variables.
+#[derive(Parser)]
+struct DefaultServe {
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+/// How the local stand-in for the MSK event source mapping batches.
+#[derive(clap::Args)]
+struct ConsumerArgs {
+    /// Do not consume price events in this process.
+    #[arg(long, env = "LOCAL_CONSUMER_OFF")]
+    no_consumer: bool,
+    /// Most records per batch.
+    #[arg(long, env = "LOCAL_CONSUMER_BATCH_SIZE", default_value_t = 1_000)]
+    batch_size: usize,
+    /// Longest a batch waits for more records, in milliseconds.
+    #[arg(long, env = "LOCAL_CONSUMER_BATCH_WAIT_MS", default_value_t = 500)]
+    batch_wait_ms: u64,
+    /// The consumer group.
+    #[arg(
+        long,
+        env = "LOCAL_CONSUMER_GROUP",
+        default_value = "market-data-ma-consumer"
+    )]
+    group: String,
+}
+
+impl ConsumerArgs {
+    fn settings(&self) -> BatchSettings {
+        BatchSettings {
+            max_records: self.batch_size.max(1),
+            max_wait: Duration::from_millis(self.batch_wait_ms),
+            group_id: self.group.clone(),
+            ..BatchSettings::default()
+        }
+    }
 }
 
 #[tokio::main]
@@ -52,10 +100,16 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("could not set up the adapters")?;
 
-    match cli.command.unwrap_or(Command::Serve {
-        addr: default_addr()?,
-    }) {
-        Command::Serve { addr } => serve(services, addr).await,
+    let command = match cli.command {
+        Some(command) => command,
+        None => Command::Serve(
+            DefaultServe::try_parse_from(["market-data-local"])
+                .context("invalid LOCAL_* settings")?
+                .serve,
+        ),
+    };
+    match command {
+        Command::Serve(args) => serve(&config, services, args.addr, &args.consumer).await,
         Command::Migrate => {
             let Some(pg) = services.postgres() else {
                 bail!("DATABASE_URL (or DATABASE_SECRET_ID) is not set: nothing to migrate");
@@ -83,31 +137,54 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-fn default_addr() -> anyhow::Result<SocketAddr> {
-    let raw = std::env::var("LOCAL_ADDR").unwrap_or_else(|_| "127.0.0.1:8000".into());
-    raw.parse()
-        .with_context(|| format!("LOCAL_ADDR: {raw:?} is not a socket address"))
+/// Starts the consumer of price events the way the configuration allows; says which.
+fn start_consumer(config: &Config, services: &Services, args: &ConsumerArgs) -> String {
+    if args.no_consumer {
+        return "off (LOCAL_CONSUMER_OFF)".into();
+    }
+    let settings = args.settings();
+    let consumer = services.consumer.clone();
+    if let Some(bus) = services.in_process_bus() {
+        let events = bus.subscribe();
+        tokio::spawn(
+            async move { event_source::run_in_process(events, &settings, consumer).await },
+        );
+        return "ma-consumer handler, fed by the in-process bus".into();
+    }
+    let Some(kafka) = config.kafka.clone() else {
+        return "off (no event bus)".into();
+    };
+    let described = format!(
+        "ma-consumer handler behind an emulated MSK event source (group {}, batches of up to {} \
+         records or {} ms)",
+        settings.group_id,
+        settings.max_records,
+        settings.max_wait.as_millis()
+    );
+    tokio::spawn(async move {
+        let shutdown = std::future::pending::<()>();
+        if let Err(e) = event_source::run_kafka(&kafka, &settings, consumer, shutdown).await {
+            error!(error = %e, "the event source stopped");
+        }
+    });
+    described
 }
 
-async fn serve(services: Services, addr: SocketAddr) -> anyhow::Result<()> {
+async fn serve(
+    config: &Config,
+    services: Services,
+    addr: SocketAddr,
+    consumer: &ConsumerArgs,
+) -> anyhow::Result<()> {
     println!("market-data local runner");
     for p in services.ports() {
         println!("  {:<20} {}", p.port, p.adapter);
     }
-    if let Some(bus) = services.in_process_bus() {
-        let mut events = bus.subscribe();
-        tokio::spawn(async move {
-            loop {
-                match events.recv().await {
-                    Ok(event) => debug!(?event, "price event"),
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                        warn!(missed = n, "event log fell behind");
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-                }
-            }
-        });
-    }
+    println!(
+        "  {:<20} {}",
+        "consumer",
+        start_consumer(config, &services, consumer)
+    );
     let listener = TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;

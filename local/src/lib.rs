@@ -1,0 +1,6 @@
+//! The parts of the local runner that tests use too: the local stand-ins for what AWS does
+//! around the functions.
+//!
+//! - [`event_source`]: the MSK event source mapping that triggers `ma-consumer`.
+
+pub mod event_source;
