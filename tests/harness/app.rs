@@ -43,6 +43,8 @@ impl TestResponse {
 
 /// The app, its fake provider and the slices of the stack it was given.
 pub struct TestApp {
+    /// The configuration it was built from.
+    pub config: Config,
     /// The shared state the router serves.
     pub services: Services,
     /// The router, as Lambda and the local runner serve it.
@@ -144,6 +146,7 @@ impl TestAppBuilder {
             .await
             .expect("services build");
         TestApp {
+            config,
             router: price_api::router(services.clone()),
             services,
             finnhub,

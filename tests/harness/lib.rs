@@ -9,6 +9,8 @@ pub mod app;
 pub mod fake_finnhub;
 pub mod kafka;
 pub mod postgres;
+pub mod price_events;
+pub mod proxy;
 pub mod redis;
 
 pub use app::TestApp;

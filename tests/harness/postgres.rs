@@ -53,7 +53,7 @@ pub async fn connect(url: &str) -> tokio_postgres::Client {
 }
 
 /// `url` with its database name replaced.
-fn with_dbname(url: &str, db: &str) -> String {
+pub fn with_dbname(url: &str, db: &str) -> String {
     let (base, query) = match url.split_once('?') {
         Some((b, q)) => (b, Some(q)),
         None => (url, None),
