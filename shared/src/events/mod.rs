@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use crate::domain::PriceEvent;
 
 pub use in_process::InProcessBus;
-pub use kafka::KafkaBus;
+pub use kafka::{KafkaBus, client_config};
 
 /// An event the bus could not confirm. The raw row stays marked undelivered, and the
 /// re-publisher tries again later.
