@@ -19,6 +19,9 @@ use crate::domain::ProviderId;
 use crate::ratelimit::Quota;
 use crate::secrets::{SecretError, SecretStore, SecretsManager};
 
+mod polling;
+pub use polling::PollingConfig;
+
 /// Finnhub's public REST API, used unless `FINNHUB_BASE_URL` says otherwise.
 pub const FINNHUB_DEFAULT_BASE_URL: &str = "https://finnhub.io/api/v1";
 
@@ -43,6 +46,8 @@ pub struct Config {
     pub http: HttpConfig,
     /// Where metrics go.
     pub metrics: MetricsConfig,
+    /// Polling jobs: their store, scheduler and pace.
+    pub polling: PollingConfig,
 }
 
 /// API keys and rate limits.
@@ -377,6 +382,8 @@ impl Config {
             function: function.unwrap_or_else(|| "local".into()),
         };
 
+        let polling = PollingConfig::load(&|name| env.get(name))?;
+
         Ok(Self {
             database,
             redis,
@@ -387,6 +394,7 @@ impl Config {
             access,
             http,
             metrics,
+            polling,
         })
     }
 }
