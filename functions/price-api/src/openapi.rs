@@ -19,6 +19,7 @@ use crate::problem::Problem;
     ),
     tags(
         (name = "prices", description = "Quotes"),
+        (name = "polling", description = "Jobs that poll symbols on a schedule"),
         (name = "operations", description = "Liveness and readiness"),
     ),
     components(schemas(Problem)),
