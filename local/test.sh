@@ -19,6 +19,7 @@ export MDB_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres
 export MDB_TEST_REDIS_URL=redis://127.0.0.1:6379
 export MDB_TEST_KAFKA_BOOTSTRAP=127.0.0.1:9092
 export MDB_TEST_AWS_ENDPOINT=http://127.0.0.1:5000
+export MDB_TEST_DYNAMODB_ENDPOINT=http://127.0.0.1:8001
 export AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
 
 WORK=$(mktemp -d)

@@ -91,8 +91,8 @@ async fn main() -> anyhow::Result<()> {
             let Some(table) = &config.polling.jobs_table else {
                 bail!("JOBS_TABLE is not set: jobs are kept in memory, no table to create");
             };
-            let store = DynamoJobStore::connect(table, config.polling.dynamodb_endpoint.as_deref())
-                .await;
+            let store =
+                DynamoJobStore::connect(table, config.polling.dynamodb_endpoint.as_deref()).await;
             store
                 .create_table()
                 .await

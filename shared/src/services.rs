@@ -14,15 +14,15 @@ use crate::cache::{QuoteCache, RedisCache, TieredCache};
 use crate::config::{Config, HttpConfig, MetricsMode};
 use crate::domain::ProviderId;
 use crate::events::{EventBus, InProcessBus, KafkaBus, PublishError};
+use crate::jobs::{DynamoJobStore, JobStore, MemoryJobStore};
 use crate::providers::Providers;
 use crate::ratelimit::{Quota, RateLimiting, RedisRateLimiter};
 use crate::redis_connection::{RedisConnection, RedisFailure};
+use crate::scheduler::{EventBridgeScheduler, LocalScheduler, Scheduler};
 use crate::store::{MemoryStore, PostgresStore, PriceStore, StoreError};
 use crate::telemetry::{EmfMetrics, LogMetrics, Metrics};
-use crate::usecases::{QuoteService, Republisher};
 use crate::usecases::polling::{PollSettings, PollingService};
-use crate::jobs::{DynamoJobStore, JobStore, MemoryJobStore};
-use crate::scheduler::{EventBridgeScheduler, LocalScheduler, Scheduler};
+use crate::usecases::{QuoteService, Republisher};
 
 /// Longest a readiness check waits for any one dependency.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);

@@ -125,8 +125,14 @@ mod tests {
             ("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:8001"),
         ])
         .unwrap();
-        assert_eq!(c.dynamodb_endpoint.as_deref(), Some("http://127.0.0.1:8001"));
-        assert_eq!(c.eventbridge_endpoint.as_deref(), Some("http://127.0.0.1:5000"));
+        assert_eq!(
+            c.dynamodb_endpoint.as_deref(),
+            Some("http://127.0.0.1:8001")
+        );
+        assert_eq!(
+            c.eventbridge_endpoint.as_deref(),
+            Some("http://127.0.0.1:5000")
+        );
     }
 
     #[test]

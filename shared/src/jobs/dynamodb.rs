@@ -239,10 +239,7 @@ fn from_item(item: &Item) -> Result<Job, JobStoreError> {
         },
         next_run_at: time("next_run_at")?,
         run_count: number("run_count")?,
-        last_error: item
-            .get("last_error")
-            .and_then(|v| v.as_s().ok())
-            .cloned(),
+        last_error: item.get("last_error").and_then(|v| v.as_s().ok()).cloned(),
         version: number("version")?,
     })
 }
@@ -318,7 +315,10 @@ impl JobStore for DynamoJobStore {
             .set_item(Some(to_item(job)))
             .condition_expression("#v = :expected")
             .expression_attribute_names("#v", "version")
-            .expression_attribute_values(":expected", AttributeValue::N(expected_version.to_string()))
+            .expression_attribute_values(
+                ":expected",
+                AttributeValue::N(expected_version.to_string()),
+            )
             .send()
             .await;
         match result {
@@ -363,7 +363,10 @@ mod tests {
         let now = Utc::now();
         let job = Job {
             id: JobId::generate(),
-            symbols: vec![Symbol::parse("AAPL").unwrap(), Symbol::parse("BRK.B").unwrap()],
+            symbols: vec![
+                Symbol::parse("AAPL").unwrap(),
+                Symbol::parse("BRK.B").unwrap(),
+            ],
             interval_secs: 70,
             provider: ProviderId::Finnhub,
             status: JobStatus::Active,

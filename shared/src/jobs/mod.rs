@@ -193,7 +193,7 @@ pub(crate) fn encode_cursor(last: &JobId) -> String {
 
 /// The id a cursor of [`encode_cursor`] names.
 pub(crate) fn decode_cursor(cursor: &str) -> Result<JobId, JobStoreError> {
-    if cursor.len() % 2 != 0 || cursor.len() > 128 {
+    if !cursor.len().is_multiple_of(2) || cursor.len() > 128 {
         return Err(JobStoreError::BadCursor);
     }
     let bytes: Option<Vec<u8>> = (0..cursor.len())
@@ -225,7 +225,13 @@ mod tests {
 
     #[test]
     fn foreign_ids_are_refused() {
-        for bad in ["", "poll_", "poll_xyz", "job_0123456789abcdef0123456789abcdef", "poll_0123"] {
+        for bad in [
+            "",
+            "poll_",
+            "poll_xyz",
+            "job_0123456789abcdef0123456789abcdef",
+            "poll_0123",
+        ] {
             assert!(JobId::parse(bad).is_err(), "{bad}");
         }
     }

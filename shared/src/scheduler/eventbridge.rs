@@ -25,7 +25,11 @@ pub struct EventBridgeScheduler {
 
 impl EventBridgeScheduler {
     /// Rules on `client`'s account and region, targeting the function `target_arn`.
-    pub fn new(client: Client, target_arn: impl Into<String>, rule_prefix: impl Into<String>) -> Self {
+    pub fn new(
+        client: Client,
+        target_arn: impl Into<String>,
+        rule_prefix: impl Into<String>,
+    ) -> Self {
         Self {
             client,
             target_arn: target_arn.into(),

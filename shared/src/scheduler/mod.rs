@@ -51,14 +51,14 @@ impl PollInput {
 /// the ticks due within each minute).
 pub fn rate_expression(interval_secs: u32) -> String {
     match interval_secs {
-        s if s >= 60 && s % 60 == 0 && s / 60 > 1 => format!("rate({} minutes)", s / 60),
+        s if s >= 120 && s.is_multiple_of(60) => format!("rate({} minutes)", s / 60),
         _ => "rate(1 minute)".to_owned(),
     }
 }
 
 /// The period of the rule [`rate_expression`] describes.
 pub fn rule_period(interval_secs: u32) -> Duration {
-    if interval_secs >= 60 && interval_secs % 60 == 0 {
+    if interval_secs >= 60 && interval_secs.is_multiple_of(60) {
         Duration::from_secs(u64::from(interval_secs))
     } else {
         Duration::from_secs(60)

@@ -408,7 +408,12 @@ impl PollingService {
 
     /// Fetches every symbol of `job` through the latest-price path, concurrently (bounded)
     /// and within the provider's rate limit; a failing symbol does not stop the others.
-    async fn tick(&self, job: &Job, due_at: DateTime<Utc>, started_at: DateTime<Utc>) -> TickReport {
+    async fn tick(
+        &self,
+        job: &Job,
+        due_at: DateTime<Utc>,
+        started_at: DateTime<Utc>,
+    ) -> TickReport {
         let started = Instant::now();
         let provider = job.provider;
         // A symbol waits for the rate limit at most until the next tick is due.
@@ -556,7 +561,10 @@ mod tests {
     #[test]
     fn symbols_are_deduplicated_in_order() {
         let s = validate(&new(&["msft", "AAPL", "MSFT"], 10)).unwrap();
-        assert_eq!(s.iter().map(Symbol::as_str).collect::<Vec<_>>(), ["MSFT", "AAPL"]);
+        assert_eq!(
+            s.iter().map(Symbol::as_str).collect::<Vec<_>>(),
+            ["MSFT", "AAPL"]
+        );
     }
 
     #[test]

@@ -156,9 +156,9 @@ impl From<PollingError> for Problem {
         match e {
             PollingError::Invalid(detail) => invalid_body(detail),
             PollingError::NotFound(id) => unknown_job(id.as_str()),
-            PollingError::Store(JobStoreError::BadCursor) => {
-                Problem::bad_parameter("invalid `cursor`: pass the `next_cursor` of a previous page")
-            }
+            PollingError::Store(JobStoreError::BadCursor) => Problem::bad_parameter(
+                "invalid `cursor`: pass the `next_cursor` of a previous page",
+            ),
             PollingError::Store(JobStoreError::Conflict) => Problem::new(
                 StatusCode::CONFLICT,
                 "job-conflict",
@@ -229,7 +229,9 @@ fn parse_request(body: &[u8]) -> Result<(PollRequest, Vec<Symbol>), Problem> {
         .symbols
         .iter()
         .enumerate()
-        .map(|(i, s)| Symbol::parse(s).map_err(|e| invalid_body(format!("`symbols[{i}]` ({s:?}): {e}"))))
+        .map(|(i, s)| {
+            Symbol::parse(s).map_err(|e| invalid_body(format!("`symbols[{i}]` ({s:?}): {e}")))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     Ok((request, symbols))
 }
@@ -274,7 +276,10 @@ fn parse_request(body: &[u8]) -> Result<(PollRequest, Vec<Symbol>), Problem> {
     ),
     security((), ("api_key" = [])),
 )]
-pub async fn create_job(State(services): State<Services>, body: Bytes) -> Result<Response, Problem> {
+pub async fn create_job(
+    State(services): State<Services>,
+    body: Bytes,
+) -> Result<Response, Problem> {
     let (request, symbols) = parse_request(&body)?;
     let provider = match request.provider.as_deref().map(str::trim) {
         None | Some("") => services.polling.default_provider(),
