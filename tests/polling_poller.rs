@@ -210,3 +210,35 @@ async fn input_that_names_no_job_is_refused() {
         );
     }
 }
+
+#[tokio::test]
+async fn finnhub_calls_stay_within_the_configured_budget() {
+    let table = create_jobs_table().await;
+    let app = TestApp::builder()
+        .postgres()
+        .redis()
+        .finnhub()
+        .env("JOBS_TABLE", table.table())
+        .env("AWS_ENDPOINT_URL_DYNAMODB", &dynamodb_endpoint())
+        .env("POLL_TICK_WINDOW_SECONDS", "5")
+        .env("POLL_FINNHUB_CALLS_PER_MINUTE", "2")
+        .build()
+        .await;
+    let symbols = ["AAPL", "MSFT", "NVDA", "TSLA"];
+    let job_id = create_job(
+        &app,
+        json!({"symbols": symbols, "interval": 10, "provider": "finnhub"}),
+    )
+    .await;
+    let report = invoke(&app, &job_id).await;
+    let tick = &report.ticks[0];
+    // Two calls are allowed at once; the next would only be allowed after the next tick.
+    assert_eq!(tick.fetched, 2, "{tick:?}");
+    assert_eq!(tick.failures.len(), 2);
+    assert!(
+        tick.failures.iter().all(|f| f.error.contains("budget")),
+        "{tick:?}"
+    );
+    let calls: usize = symbols.iter().map(|s| app.finnhub.calls(s)).sum();
+    assert_eq!(calls, 2);
+}

@@ -93,3 +93,55 @@ impl Scheduler for LocalScheduler {
         "tokio timers in this process (set POLLER_FUNCTION_ARN for EventBridge)".into()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{ProviderId, Symbol};
+    use crate::jobs::JobStatus;
+    use chrono::Utc;
+    use std::time::Duration;
+
+    fn job(interval_secs: u32) -> Job {
+        let now = Utc::now();
+        Job {
+            id: JobId::generate(),
+            symbols: vec![Symbol::parse("AAPL").unwrap()],
+            interval_secs,
+            provider: ProviderId::Simulated,
+            status: JobStatus::Active,
+            created_at: now,
+            updated_at: now,
+            last_run_at: None,
+            next_run_at: now,
+            run_count: 0,
+            last_error: None,
+            version: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_timer_delivers_the_rules_input_at_once_and_stops_when_unscheduled() {
+        let scheduler = LocalScheduler::new();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        scheduler.set_target(Arc::new(move |input| {
+            let tx = tx.clone();
+            Box::pin(async move {
+                let _ = tx.send(input);
+            })
+        }));
+        let j = job(10);
+        scheduler.schedule(&j).await.unwrap();
+        let got = tokio::time::timeout(Duration::from_secs(2), rx.recv())
+            .await
+            .expect("the first firing is immediate")
+            .unwrap();
+        assert_eq!(got, serde_json::json!({"job_id": j.id.as_str()}));
+        assert_eq!(scheduler.scheduled(), vec![j.id.clone()]);
+
+        scheduler.unschedule(&j.id).await.unwrap();
+        assert!(scheduler.scheduled().is_empty());
+        // Unscheduling twice is fine.
+        scheduler.unschedule(&j.id).await.unwrap();
+    }
+}
