@@ -130,7 +130,7 @@ impl From<&Job> for JobView {
         "last_run_at": "2026-11-25T21:00:10Z", "next_run_at": "2026-11-25T21:00:20Z",
         "run_count": 2, "last_error": null
     }],
-    "next_cursor": "706f6c6c5f303139616331643265336634376138623963306431653266336134623563366"
+    "next_cursor": "706f6c6c5f3031396163316432653366343761386239633064316532663361346235633664"
 }))]
 pub struct JobList {
     /// The jobs of this page.
