@@ -102,6 +102,14 @@ async fn each_interval_gets_its_rate_and_a_constant_input_naming_the_job() {
         assert_eq!(parsed.job_id, job.id);
     }
     assert_eq!(rules_under(&s.prefix).await.len(), 5);
+
+    // Deleting each job removes its rule; none is left on the shared emulator (moto's
+    // PutEvents on the default bus fails while a rule targets a Lambda ARN).
+    for job in s.jobs.list(100, None).await.unwrap().jobs {
+        s.polling.delete(&job.id).await.unwrap();
+    }
+    assert!(rules_under(&s.prefix).await.is_empty());
+    assert_eq!(job_count(&s.jobs).await, 0);
 }
 
 #[tokio::test]
@@ -128,6 +136,8 @@ async fn pausing_removes_the_rule_and_resuming_restores_it() {
     let resumed = s.polling.resume(&job.id).await.unwrap();
     assert_eq!(resumed.status, JobStatus::Active);
     assert_eq!(rules_under(&s.prefix).await.len(), 1);
+    s.polling.delete(&job.id).await.unwrap();
+    assert!(rules_under(&s.prefix).await.is_empty());
 }
 
 #[tokio::test]
