@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The local stack, natively (no Docker): PostgreSQL, Redis, Kafka (Tansu), moto.
+# The local stack, natively (no Docker): PostgreSQL, Redis, Kafka (Tansu), moto, DynamoDB Local.
 #
 #   local/stack.sh up              make every service reachable; start only what is not running
 #   local/stack.sh down [SVC...]   stop what `up` started (all of it, or only the named services)
@@ -8,8 +8,8 @@
 #   local/stack.sh status          what answers, and what `up` started
 #
 # Services: postgres 127.0.0.1:5432, redis 127.0.0.1:6379, tansu (Kafka) 127.0.0.1:9092,
-# moto (Secrets Manager, EventBridge) 127.0.0.1:5000. `local/docker-compose.yml` is the same
-# stack for people with Docker.
+# moto (Secrets Manager, EventBridge) 127.0.0.1:5000, DynamoDB Local 127.0.0.1:8001.
+# `local/docker-compose.yml` is the same stack for people with Docker.
 #
 # `up` records what it starts in the state dir (pid files, logs), so `down` stops only that: a
 # PostgreSQL or Redis that was already running is left alone. When MDB_STACK_STARTED_FILE is set,
@@ -34,7 +34,7 @@ KAFKA_PARTITIONS=3
 PG_URL=postgres://postgres@127.0.0.1:5432/postgres
 MOTO_URL=http://127.0.0.1:5000
 
-SERVICES=(postgres redis tansu moto)
+SERVICES=(postgres redis tansu moto dynamodb)
 
 say() { printf '%-9s %s\n' "$1" "$2"; }
 die() { printf 'stack.sh: %s\n' "$*" >&2; exit 1; }
@@ -279,14 +279,53 @@ up_moto() {
   say moto "$how (127.0.0.1:5000)"
 }
 
-# --- DynamoDB Local (port 8001): not part of the native stack yet ------------------------------
+# --- DynamoDB Local (port 8001) ---------------------------------------------------------------
 
-# The place for DynamoDB Local on 127.0.0.1:8001 (docker-compose already runs it). Per DESIGN.md:
-# `npm pack amplify-dynamodb-simulator@2.9.30` into the tools dir once, then `spawn dynamodb java
-# -Djava.library.path=<emulator>/DynamoDBLocal_lib -jar <emulator>/DynamoDBLocal.jar -inMemory
-# -sharedDb -port 8001`, wait for the port, record_started dynamodb, and add `dynamodb` to
-# SERVICES (then `down` stops it through its pid file).
-up_dynamodb() { :; }
+DYNAMODB_PKG=amplify-dynamodb-simulator@2.9.30
+DYNAMODB_DIR=$TOOLS_DIR/dynamodb-local
+
+dynamodb_ready() { tcp_open 127.0.0.1 8001; }
+
+# The jar inside the npm package: <package>/emulator/DynamoDBLocal.jar (searched, so a
+# different layout of a later package version is still found).
+dynamodb_jar() { find "$DYNAMODB_DIR" -name DynamoDBLocal.jar -print -quit 2>/dev/null | grep .; }
+
+# Amazon's DynamoDB Local, shipped inside the npm package; fetched once into the tools dir.
+install_dynamodb() {
+  command -v npm >/dev/null || die "npm is needed to fetch $DYNAMODB_PKG"
+  mkdir -p "$DYNAMODB_DIR"
+  (
+    flock 9
+    if ! dynamodb_jar >/dev/null; then
+      say dynamodb "installing $DYNAMODB_PKG into $DYNAMODB_DIR (npm pack)"
+      local tgz
+      tgz=$(cd "$DYNAMODB_DIR" && npm pack --silent "$DYNAMODB_PKG" | tail -n 1)
+      tar -xzf "$DYNAMODB_DIR/$tgz" -C "$DYNAMODB_DIR"
+      rm -f "$DYNAMODB_DIR/$tgz"
+    fi
+  ) 9>"$TOOLS_DIR/.dynamodb-install.lock"
+  dynamodb_jar >/dev/null || die "no DynamoDBLocal.jar in $DYNAMODB_DIR"
+}
+
+up_dynamodb() {
+  local how=started jar lib
+  if dynamodb_ready; then
+    say dynamodb "already running (127.0.0.1:8001)"
+    return
+  fi
+  command -v java >/dev/null || die "java (17 or later) is needed for DynamoDB Local"
+  if ! dynamodb_jar >/dev/null; then
+    install_dynamodb
+    how=installed+started
+  fi
+  jar=$(dynamodb_jar)
+  lib=$(dirname "$jar")/DynamoDBLocal_lib
+  # The command line names DynamoDBLocal, so live_pid recognises it as "dynamodb".
+  spawn dynamodb java "-Djava.library.path=$lib" -jar "$jar" -inMemory -sharedDb -port 8001
+  record_started dynamodb
+  wait_ready dynamodb "$(cat "$STATE_DIR/dynamodb.pid")" dynamodb_ready
+  say dynamodb "$how (127.0.0.1:8001, in-memory)"
+}
 
 # --- Stopping ----------------------------------------------------------------------------------
 
@@ -357,6 +396,8 @@ status() {
   say tansu "$state$(live_pid tansu >/dev/null && echo ', started by stack.sh')"
   moto_ready && state=up || state=down
   say moto "$state$(live_pid moto >/dev/null && echo ', started by stack.sh')"
+  dynamodb_ready && state=up || state=down
+  say dynamodb "$state$(live_pid dynamodb >/dev/null && echo ', started by stack.sh')"
 }
 
 usage() { sed -n '2,8s/^# \{0,1\}//p' "$0"; }

@@ -2,20 +2,26 @@
 //!
 //! `serve` runs the same router as the `price-api` Lambda function on a local address, and
 //! the `ma-consumer` handler behind a local stand-in for its MSK event source (or fed by the
-//! in-process bus). Each port uses the adapter its configuration names; with nothing
-//! configured, the embedded defaults (simulated provider, in-memory store, in-process cache
-//! and bus), so it serves on a fresh machine. `migrate` applies the SQL migrations;
-//! `republish` sends the events whose delivery was never confirmed.
+//! in-process bus). Without `POLLER_FUNCTION_ARN` it also plays EventBridge: tokio timers
+//! invoke the poller's handler with the input a rule would send. Each port uses the adapter
+//! its configuration names; with nothing configured, the embedded defaults (simulated
+//! provider, in-memory store, in-process cache and bus), so it serves on a fresh machine.
+//! `migrate` applies the SQL migrations; `republish` sends the events whose delivery was
+//! never confirmed; `create-jobs-table` creates the DynamoDB table of polling jobs
+//! (`JOBS_TABLE`).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
+use market_data::jobs::{DynamoJobStore, JobStatus};
+use market_data::scheduler::Scheduler;
 use market_data::{Config, Services, telemetry};
 use market_data_local::event_source::{self, BatchSettings};
 use tokio::net::TcpListener;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 #[derive(Parser)]
 #[command(
@@ -40,6 +46,8 @@ enum Command {
         #[arg(long, default_value_t = 500)]
         batch: usize,
     },
+    /// Create the DynamoDB table of polling jobs named by JOBS_TABLE (if missing).
+    CreateJobsTable,
 }
 
 /// Where to serve, and how to consume.
@@ -134,6 +142,19 @@ async fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::CreateJobsTable => {
+            let Some(table) = &config.polling.jobs_table else {
+                bail!("JOBS_TABLE is not set: jobs are kept in memory, no table to create");
+            };
+            let store =
+                DynamoJobStore::connect(table, config.polling.dynamodb_endpoint.as_deref()).await;
+            store
+                .create_table()
+                .await
+                .context("could not create the jobs table")?;
+            println!("jobs table {table} is ready");
+            Ok(())
+        }
     }
 }
 
@@ -170,6 +191,44 @@ fn start_consumer(config: &Config, services: &Services, args: &ConsumerArgs) -> 
     described
 }
 
+/// Plays EventBridge when it is not configured: the local scheduler's timers invoke the
+/// poller's handler, and every job already active in the store gets its timer back.
+async fn emulate_eventbridge(services: &Services) -> anyhow::Result<()> {
+    let Some(scheduler) = services.local_scheduler() else {
+        return Ok(());
+    };
+    let for_poller = services.clone();
+    scheduler.set_target(Arc::new(move |input| {
+        let services = for_poller.clone();
+        Box::pin(async move {
+            if let Err(e) = poller::handle_json(&services, input).await {
+                warn!(error = %e, "local poll failed");
+            }
+        })
+    }));
+    let mut cursor = None;
+    let mut resumed = 0;
+    loop {
+        let page = services
+            .polling
+            .list(100, cursor.as_deref())
+            .await
+            .context("could not list the polling jobs")?;
+        for job in page.jobs.iter().filter(|j| j.status == JobStatus::Active) {
+            scheduler.schedule(job).await?;
+            resumed += 1;
+        }
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    if resumed > 0 {
+        println!("  resumed timers of {resumed} active polling jobs");
+    }
+    Ok(())
+}
+
 async fn serve(
     config: &Config,
     services: Services,
@@ -185,6 +244,9 @@ async fn serve(
         "consumer",
         start_consumer(config, &services, consumer)
     );
+    if let Err(e) = emulate_eventbridge(&services).await {
+        warn!(error = %e, "active polling jobs not resumed");
+    }
     let listener = TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;

@@ -19,6 +19,9 @@ use crate::domain::{AverageSpec, DEFAULT_AVERAGES, ProviderId};
 use crate::ratelimit::Quota;
 use crate::secrets::{SecretError, SecretStore, SecretsManager};
 
+mod polling;
+pub use polling::PollingConfig;
+
 /// Finnhub's public REST API, used unless `FINNHUB_BASE_URL` says otherwise.
 pub const FINNHUB_DEFAULT_BASE_URL: &str = "https://finnhub.io/api/v1";
 
@@ -45,6 +48,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// The moving averages the consumer keeps (`MA_WINDOWS`).
     pub averages: Vec<AverageSpec>,
+    /// Polling jobs: their store, scheduler and pace.
+    pub polling: PollingConfig,
 }
 
 /// API keys and rate limits.
@@ -386,6 +391,7 @@ impl Config {
                 reason: e.to_string(),
             })?,
         };
+        let polling = PollingConfig::load(&|name| env.get(name))?;
 
         Ok(Self {
             database,
@@ -398,6 +404,7 @@ impl Config {
             http,
             metrics,
             averages,
+            polling,
         })
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! - [`domain`]: plain types and rules (symbols, quotes, price events), no I/O.
 //! - Ports and their adapters: [`providers`], [`cache`], [`store`], [`events`], [`secrets`],
-//!   [`ratelimit`], and the metrics of [`telemetry`].
+//!   [`ratelimit`], [`jobs`], [`scheduler`], and the metrics of [`telemetry`].
 //! - [`api_keys`]: who a request is, when the API asks.
 //! - [`usecases`]: what the functions do, written against the ports.
 //! - [`config`] and [`services`]: reading the configuration once and picking each adapter.
@@ -14,9 +14,11 @@ pub mod cache;
 pub mod config;
 pub mod domain;
 pub mod events;
+pub mod jobs;
 pub mod providers;
 pub mod ratelimit;
 pub mod redis_connection;
+pub mod scheduler;
 pub mod secrets;
 pub mod services;
 pub mod single_flight;

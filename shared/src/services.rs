@@ -14,13 +14,16 @@ use crate::cache::{QuoteCache, RedisCache, TieredCache};
 use crate::config::{Config, HttpConfig, MetricsMode};
 use crate::domain::ProviderId;
 use crate::events::{EventBus, InProcessBus, KafkaBus, PublishError};
+use crate::jobs::{DynamoJobStore, JobStore, MemoryJobStore};
 use crate::providers::Providers;
 use crate::ratelimit::{Quota, RateLimiting, RedisRateLimiter};
 use crate::redis_connection::{RedisConnection, RedisFailure};
+use crate::scheduler::{EventBridgeScheduler, LocalScheduler, Scheduler};
 use crate::store::{
     MemoryPointStore, MemoryStore, PointStore, PostgresStore, PriceStore, StoreError,
 };
 use crate::telemetry::{EmfMetrics, LogMetrics, Metrics};
+use crate::usecases::polling::{PollSettings, PollingService};
 use crate::usecases::{PriceConsumer, PriceHistory, QuoteService, Republisher};
 
 /// Longest a readiness check waits for any one dependency.
@@ -96,6 +99,8 @@ pub struct Services {
     pub consumer: PriceConsumer,
     /// The reader of what the consumer stored.
     pub history: PriceHistory,
+    /// Polling jobs: the API's `/prices/poll` routes and the poller.
+    pub polling: PollingService,
     /// Where measurements go.
     pub metrics: Metrics,
     /// The HTTP edge's settings and limiter.
@@ -105,6 +110,7 @@ pub struct Services {
     shared_cache: Option<Arc<dyn QuoteCache>>,
     postgres: Option<PostgresStore>,
     in_process_bus: Option<InProcessBus>,
+    local_scheduler: Option<Arc<LocalScheduler>>,
     // Shared, not copied: the state is cloned for every request.
     ports: Arc<[PortAdapter]>,
 }
@@ -141,6 +147,7 @@ impl Services {
             republish_grace,
         } = bus(config, &mut ports)?;
         let providers = providers(config, &mut ports)?;
+        let poll_limiter = Arc::new(RateLimiting::new(redis.clone().map(RedisRateLimiter::new)));
         let edge = edge(config, redis, &mut ports);
 
         let quotes = QuoteService::new(
@@ -151,11 +158,27 @@ impl Services {
             republish_grace,
             metrics.clone(),
         );
+        let republisher = Republisher::new(Arc::clone(&store), Arc::clone(&bus), metrics.clone());
+        let (jobs, scheduler, local_scheduler) = polling_ports(config, &mut ports).await;
+        let polling = PollingService::new(
+            jobs,
+            scheduler,
+            quotes.clone(),
+            republisher.clone(),
+            poll_limiter,
+            PollSettings {
+                concurrency: config.polling.concurrency,
+                finnhub_calls_per_minute: config.polling.finnhub_calls_per_minute,
+                tick_window: config.polling.tick_window,
+            },
+            metrics.clone(),
+        );
         Ok(Self {
             quotes,
-            republisher: Republisher::new(Arc::clone(&store), Arc::clone(&bus), metrics.clone()),
+            republisher,
             consumer: PriceConsumer::new(Arc::clone(&points), &config.averages, metrics.clone()),
             history: PriceHistory::new(points, &config.averages),
+            polling,
             metrics,
             edge: Arc::new(edge),
             store,
@@ -163,6 +186,7 @@ impl Services {
             shared_cache,
             postgres,
             in_process_bus: in_process,
+            local_scheduler,
             ports: ports.into(),
         })
     }
@@ -182,6 +206,12 @@ impl Services {
         self.in_process_bus.as_ref()
     }
 
+    /// The embedded scheduler, when EventBridge is not configured, so the local runner can
+    /// point its timers at the poller.
+    pub fn local_scheduler(&self) -> Option<&Arc<LocalScheduler>> {
+        self.local_scheduler.as_ref()
+    }
+
     /// Checks every dependency at once, each bounded by a short timeout.
     pub async fn readiness(&self) -> Vec<DependencyState> {
         let adapter = |name: &str| {
@@ -199,11 +229,13 @@ impl Services {
             }
         };
         let bus = async { check(self.bus.ping()).await };
-        let (store, cache, bus) = tokio::join!(store, cache, bus);
+        let jobs = async { check(self.polling.jobs().ping()).await };
+        let (store, cache, bus, jobs) = tokio::join!(store, cache, bus, jobs);
         let mut states = vec![
             state("store", adapter("store"), store),
             state("cache", adapter("cache"), cache),
             state("events", adapter("events"), bus),
+            state("jobs", adapter("jobs"), jobs),
         ];
         let providers = self.quotes.providers();
         states.extend(ProviderId::ALL.into_iter().map(|id| DependencyState {
@@ -253,6 +285,48 @@ async fn store(
         format!("postgres (pool of {})", db.pool_size),
     ));
     Ok((Arc::new(pg.clone()), Some(pg)))
+}
+
+/// The job store and scheduler: DynamoDB and EventBridge when configured, else in memory
+/// and tokio timers (whose scheduler is also returned, for the local runner).
+async fn polling_ports(
+    config: &Config,
+    ports: &mut Vec<PortAdapter>,
+) -> (
+    Arc<dyn JobStore>,
+    Arc<dyn Scheduler>,
+    Option<Arc<LocalScheduler>>,
+) {
+    let polling = &config.polling;
+    let jobs: Arc<dyn JobStore> = match &polling.jobs_table {
+        Some(table) => {
+            ports.push(port("jobs", format!("dynamodb table {table}")));
+            Arc::new(DynamoJobStore::connect(table, polling.dynamodb_endpoint.as_deref()).await)
+        }
+        None => {
+            ports.push(port("jobs", "in-memory".into()));
+            Arc::new(MemoryJobStore::new())
+        }
+    };
+    let (scheduler, local): (Arc<dyn Scheduler>, _) = match &polling.poller_function_arn {
+        Some(arn) => (
+            Arc::new(
+                EventBridgeScheduler::connect(
+                    arn,
+                    &polling.rule_prefix,
+                    polling.eventbridge_endpoint.as_deref(),
+                )
+                .await,
+            ),
+            None,
+        ),
+        None => {
+            let local = Arc::new(LocalScheduler::new());
+            (Arc::clone(&local) as Arc<dyn Scheduler>, Some(local))
+        }
+    };
+    ports.push(port("scheduler", scheduler.describe()));
+    (jobs, scheduler, local)
 }
 
 fn shared_cache(

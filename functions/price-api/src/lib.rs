@@ -45,6 +45,10 @@ pub fn api_routes() -> OpenApiRouter<Services> {
         .routes(routes!(routes::moving_average::moving_average))
         .routes(routes!(routes::health::health))
         .routes(routes!(routes::health::ready))
+        .routes(routes!(routes::poll::create_job, routes::poll::list_jobs))
+        .routes(routes!(routes::poll::get_job, routes::poll::delete_job))
+        .routes(routes!(routes::poll::pause_job))
+        .routes(routes!(routes::poll::resume_job))
 }
 
 /// The OpenAPI document, as `/openapi.json` serves it.

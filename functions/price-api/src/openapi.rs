@@ -20,6 +20,7 @@ use crate::problem::Problem;
     tags(
         (name = "prices", description = "Quotes"),
         (name = "history", description = "Stored price points and their moving averages"),
+        (name = "polling", description = "Jobs that poll symbols on a schedule"),
         (name = "operations", description = "Liveness and readiness"),
     ),
     components(schemas(Problem)),

@@ -5,3 +5,4 @@ pub mod health;
 pub mod history;
 pub mod latest;
 pub mod moving_average;
+pub mod poll;
