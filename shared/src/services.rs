@@ -119,8 +119,13 @@ impl Services {
     /// Picks and builds every adapter from `config`; applies migrations first when
     /// `DATABASE_MIGRATE_ON_START` asks for it (a failure there is logged, not fatal).
     pub async fn from_config(config: &Config) -> Result<Self, WiringError> {
+        Self::with_metrics(config, metrics(config)).await
+    }
+
+    /// As [`from_config`](Self::from_config), recording measurements to `metrics` instead of
+    /// where `METRICS` says: for embedding, and for tests that read what is recorded.
+    pub async fn with_metrics(config: &Config, metrics: Metrics) -> Result<Self, WiringError> {
         let mut ports = Vec::new();
-        let metrics = metrics(config);
         let (store, postgres) = store(config, &mut ports).await?;
         let points: Arc<dyn PointStore> = match &postgres {
             Some(pg) => Arc::new(pg.clone()),

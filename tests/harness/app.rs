@@ -67,6 +67,7 @@ pub struct TestAppBuilder {
     redis: Option<String>,
     kafka: bool,
     finnhub_key: bool,
+    metrics: Option<market_data::telemetry::Metrics>,
 }
 
 impl TestAppBuilder {
@@ -96,6 +97,12 @@ impl TestAppBuilder {
     /// Finnhub configured with [`TEST_FINNHUB_KEY`], pointing at the fake.
     pub fn finnhub(mut self) -> Self {
         self.finnhub_key = true;
+        self
+    }
+
+    /// Measurements go to `metrics` instead of where `METRICS` says.
+    pub fn metrics(mut self, metrics: market_data::telemetry::Metrics) -> Self {
+        self.metrics = Some(metrics);
         self
     }
 
@@ -142,9 +149,11 @@ impl TestAppBuilder {
         let config = Config::load(|k| vars.get(k).cloned(), None)
             .await
             .expect("valid test configuration");
-        let services = Services::from_config(&config)
-            .await
-            .expect("services build");
+        let services = match self.metrics {
+            Some(metrics) => Services::with_metrics(&config, metrics).await,
+            None => Services::from_config(&config).await,
+        }
+        .expect("services build");
         TestApp {
             config,
             router: price_api::router(services.clone()),

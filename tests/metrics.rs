@@ -1,0 +1,116 @@
+//! CloudWatch Embedded Metric Format lines from every part, on the real stack: the API's
+//! cache and provider, the poller's ticks, the consumer's batches and dead letters.
+
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use harness::TestApp;
+use harness::dynamodb::{create_jobs_table, dynamodb_endpoint};
+use harness::price_events::{event, msk_event, records_of};
+use http::Request;
+use market_data::telemetry::{EmfMetrics, Metrics};
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+
+/// Every EMF line written, parsed.
+#[derive(Clone, Default)]
+struct Lines(Arc<Mutex<Vec<Value>>>);
+
+impl Lines {
+    fn metrics(&self) -> Metrics {
+        let lines = self.clone();
+        Metrics::new(Arc::new(EmfMetrics::new(
+            "MarketData",
+            "test",
+            Box::new(move |line| {
+                let doc = serde_json::from_slice(line).expect("an EMF line is JSON");
+                lines.0.lock().unwrap().push(doc);
+            }),
+        )))
+    }
+
+    /// The lines declaring metric `name`.
+    fn named(&self, name: &str) -> Vec<Value> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| {
+                l["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+                    .as_array()
+                    .is_some_and(|m| m.iter().any(|m| m["Name"] == name))
+            })
+            .cloned()
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn every_part_reports_its_metrics_as_emf() {
+    let lines = Lines::default();
+    let table = create_jobs_table().await;
+    let app = TestApp::builder()
+        .postgres()
+        .redis()
+        .kafka()
+        .finnhub()
+        .env("JOBS_TABLE", table.table())
+        .env("AWS_ENDPOINT_URL_DYNAMODB", &dynamodb_endpoint())
+        .env("POLL_TICK_WINDOW_SECONDS", "1")
+        .metrics(lines.metrics())
+        .build()
+        .await;
+
+    // The API: a miss asks the provider and publishes, a hit does not.
+    assert_eq!(app.get("/prices/latest?symbol=AAPL").await.status, 200);
+    assert_eq!(app.get("/prices/latest?symbol=AAPL").await.status, 200);
+    let latency = lines.named("ProviderLatency");
+    assert_eq!(latency.len(), 1);
+    assert_eq!(latency[0]["Provider"], "finnhub");
+    assert_eq!(latency[0]["Function"], "test");
+    assert_eq!(lines.named("CacheMiss").len(), 1);
+    assert_eq!(lines.named("CacheHit").len(), 1);
+    assert_eq!(lines.named("EventPublished").len(), 1);
+
+    // The poller: one tick of a job.
+    let created = app
+        .send(
+            Request::post("/prices/poll")
+                .header("content-type", "application/json")
+                .body(Body::from(
+                    json!({"symbols": ["MSFT"], "interval": 60, "provider": "finnhub"}).to_string(),
+                ))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(created.status, 202, "{}", created.text);
+    let job_id = created.json["job_id"].as_str().unwrap();
+    poller::handle_json(&app.services, json!({ "job_id": job_id }))
+        .await
+        .unwrap();
+    let ticks = lines.named("PollTick");
+    assert_eq!(ticks.len(), 1, "{ticks:?}");
+    assert_eq!(ticks[0]["PollTick"], 1.0);
+    assert_eq!(ticks[0]["Provider"], "finnhub");
+    assert_eq!(lines.named("PollTickLatency").len(), 1);
+
+    // The consumer: a batch of three records, one of them poison.
+    let events = [
+        event("NVDA", 0, Decimal::from(100)),
+        event("NVDA", 60, Decimal::from(101)),
+    ];
+    let mut records = records_of(&events, 0);
+    records.push((0, 2, b"not an event".to_vec()));
+    ma_consumer::handle(&app.services.consumer, &msk_event("price-events", &records))
+        .await
+        .unwrap();
+    let size = lines.named("ConsumerBatchSize");
+    assert_eq!(size.len(), 1);
+    assert_eq!(size[0]["ConsumerBatchSize"], 3.0);
+    assert_eq!(lines.named("DeadLetters")[0]["DeadLetters"], 1.0);
+    assert_eq!(
+        lines.named("PricePointsStored")[0]["PricePointsStored"],
+        2.0
+    );
+    assert_eq!(lines.named("ConsumerBatchLatency").len(), 1);
+}
