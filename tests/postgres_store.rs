@@ -187,6 +187,27 @@ async fn only_due_undelivered_rows_are_claimed_and_each_once_per_lease() {
 }
 
 #[tokio::test]
+async fn released_rows_are_due_again_after_their_delay_not_the_lease() {
+    let (_db, store) = migrated().await;
+    let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+    store.insert_raw(a, &fetched("A"), ago(5)).await.unwrap();
+    store.insert_raw(b, &fetched("B"), ago(5)).await.unwrap();
+    let lease = Duration::from_secs(600);
+    assert_eq!(store.claim_undelivered(10, lease).await.unwrap().len(), 2);
+    store.mark_delivered(b).await.unwrap();
+    store.release(&[a, b], Duration::ZERO).await.unwrap();
+    let again = store.claim_undelivered(10, lease).await.unwrap();
+    let ids: Vec<Uuid> = again.iter().map(|e| e.raw_response_id).collect();
+    assert_eq!(
+        ids,
+        [a],
+        "the undelivered row is due again, the delivered one is not"
+    );
+    store.release(&[a], Duration::from_secs(600)).await.unwrap();
+    assert!(store.claim_undelivered(10, lease).await.unwrap().is_empty());
+}
+
+#[tokio::test]
 async fn a_claim_respects_its_limit() {
     let (_db, store) = migrated().await;
     for s in ["A", "B", "C"] {

@@ -6,6 +6,7 @@
 //! stack's default ports. A missing service fails the test: nothing is skipped.
 
 pub mod app;
+pub mod broker;
 pub mod dynamodb;
 pub mod fake_finnhub;
 pub mod kafka;

@@ -8,13 +8,19 @@
 //! After a delivery fails, publishing pauses for [`PAUSE_AFTER_FAILURE`]: events published
 //! meanwhile are refused at once (they stay undelivered for the re-publisher) instead of
 //! each making a request wait the whole delivery timeout while the broker is away.
+//!
+//! An idempotent producer whose messages expired during an outage may come back to a broker
+//! that no longer accepts it (fenced after its epoch was bumped, or in librdkafka's fatal
+//! state), and would refuse every later message. Such a producer is replaced by a new one on
+//! its first failure, so the process recovers when the broker does instead of needing a
+//! restart.
 
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use rdkafka::ClientConfig;
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
 use secrecy::ExposeSecret;
@@ -28,7 +34,8 @@ pub const PAUSE_AFTER_FAILURE: Duration = Duration::from_secs(15);
 
 /// The Kafka bus.
 pub struct KafkaBus {
-    producer: FutureProducer,
+    producer: RwLock<FutureProducer>,
+    config: KafkaConfig,
     topic: String,
     delivery_timeout: Duration,
     paused_until: Mutex<Option<Instant>>,
@@ -37,22 +44,44 @@ pub struct KafkaBus {
 impl KafkaBus {
     /// A producer for the cluster of `config`. Does not wait for the cluster to answer.
     pub fn new(config: &KafkaConfig) -> Result<Self, PublishError> {
-        let producer: FutureProducer = client_config(config)
-            .set("acks", "all")
-            .set("enable.idempotence", "true")
-            .set(
-                "message.timeout.ms",
-                config.delivery_timeout.as_millis().to_string(),
-            )
-            .set("linger.ms", "5")
-            .create()
-            .map_err(|e| PublishError::Unavailable(e.to_string()))?;
         Ok(Self {
-            producer,
+            producer: RwLock::new(producer(config)?),
+            config: config.clone(),
             topic: config.topic.clone(),
             delivery_timeout: config.delivery_timeout,
             paused_until: Mutex::new(None),
         })
+    }
+
+    /// The current producer (a cheap handle).
+    fn producer(&self) -> FutureProducer {
+        self.producer
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Replaces `failed` by a new producer if it is in a fatal state, or the broker no
+    /// longer accepts its producer id (and nobody replaced it yet).
+    fn replace_if_broken(&self, failed: &FutureProducer, error: &KafkaError) {
+        let (code, reason) = match (failed.client().fatal_error(), error.rdkafka_error_code()) {
+            (Some(fatal), _) => fatal,
+            (None, Some(code)) if producer_id_refused(code) => (code, error.to_string()),
+            _ => return,
+        };
+        let mut current = self.producer.write().unwrap_or_else(|p| p.into_inner());
+        if !std::ptr::eq(current.client().native_ptr(), failed.client().native_ptr()) {
+            return;
+        }
+        match producer(&self.config) {
+            Ok(fresh) => {
+                tracing::warn!(?code, %reason, "Kafka producer unusable: replaced");
+                *current = fresh;
+            }
+            Err(e) => {
+                tracing::error!(?code, %reason, error = %e, "Kafka producer unusable and not replaceable");
+            }
+        }
     }
 
     fn paused(&self) -> bool {
@@ -76,6 +105,34 @@ impl KafkaBus {
     pub fn topic(&self) -> &str {
         &self.topic
     }
+}
+
+/// Whether the broker refused the producer's identity, which no retry of the same producer
+/// can fix: it was fenced (a broker may fence a producer whose epoch was bumped after expired
+/// messages), or its id or sequence numbers are no longer known.
+fn producer_id_refused(code: RDKafkaErrorCode) -> bool {
+    matches!(
+        code,
+        RDKafkaErrorCode::ProducerFenced
+            | RDKafkaErrorCode::InvalidProducerEpoch
+            | RDKafkaErrorCode::OutOfOrderSequenceNumber
+            | RDKafkaErrorCode::UnknownProducerId
+            | RDKafkaErrorCode::InvalidProducerIdMapping
+    )
+}
+
+/// The idempotent producer of `config`.
+fn producer(config: &KafkaConfig) -> Result<FutureProducer, PublishError> {
+    client_config(config)
+        .set("acks", "all")
+        .set("enable.idempotence", "true")
+        .set(
+            "message.timeout.ms",
+            config.delivery_timeout.as_millis().to_string(),
+        )
+        .set("linger.ms", "5")
+        .create()
+        .map_err(|e| PublishError::Unavailable(e.to_string()))
 }
 
 /// The connection settings every client of this service uses (producer, consumers, admin).
@@ -123,21 +180,22 @@ impl EventBus for KafkaBus {
         let record = FutureRecord::to(&self.topic)
             .key(event.symbol.as_str())
             .payload(&payload);
-        match self
-            .producer
+        let producer = self.producer();
+        match producer
             .send(record, Timeout::After(self.delivery_timeout))
             .await
         {
             Ok(_) => Ok(()),
             Err((e, _)) => {
                 self.pause();
+                self.replace_if_broken(&producer, &e);
                 Err(PublishError::NotDelivered(e.to_string()))
             }
         }
     }
 
     async fn ping(&self) -> Result<(), PublishError> {
-        let producer = self.producer.clone();
+        let producer = self.producer();
         let topic = self.topic.clone();
         let timeout = self.delivery_timeout.min(Duration::from_secs(2));
         let metadata = tokio::task::spawn_blocking(move || {

@@ -136,6 +136,19 @@ impl PriceStore for MemoryStore {
             .collect())
     }
 
+    async fn release(&self, ids: &[Uuid], after: Duration) -> Result<(), StoreError> {
+        let due = Utc::now() + chrono::Duration::from_std(after).unwrap_or(chrono::Duration::MAX);
+        let mut rows = self.lock();
+        for id in ids {
+            if let Some(row) = rows.by_id.get_mut(id)
+                && row.delivered_at.is_none()
+            {
+                row.republish_after = due;
+            }
+        }
+        Ok(())
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
     }

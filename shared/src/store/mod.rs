@@ -56,6 +56,10 @@ pub trait PriceStore: Send + Sync {
         lease: Duration,
     ) -> Result<Vec<PriceEvent>, StoreError>;
 
+    /// Gives claimed rows back before their lease ends, due again after `after`: their
+    /// re-publishing failed, and they should not wait out the whole lease.
+    async fn release(&self, ids: &[Uuid], after: Duration) -> Result<(), StoreError>;
+
     /// Whether the store answers (for readiness).
     async fn ping(&self) -> Result<(), StoreError>;
 }

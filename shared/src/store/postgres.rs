@@ -208,6 +208,19 @@ impl PriceStore for PostgresStore {
             .collect()
     }
 
+    async fn release(&self, ids: &[Uuid], after: Duration) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "UPDATE raw_market_data SET republish_after = now() + make_interval(secs => $2)
+                 WHERE id = ANY($1) AND event_delivered_at IS NULL",
+                &[&ids, &after.as_secs_f64()],
+            )
+            .await
+            .map_err(query_error)?;
+        Ok(())
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         let client = self.client().await?;
         client.simple_query("SELECT 1").await.map_err(query_error)?;

@@ -16,6 +16,10 @@ use crate::telemetry::Metrics;
 /// How long a claimed row is left to its claimant before another may take it.
 const LEASE: Duration = Duration::from_secs(60);
 
+/// When rows whose re-publishing failed are due again: soon, since the bus is usually back
+/// within seconds, but not at once, so a bus that is down is not asked in a tight loop.
+const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(5);
+
 /// What one run achieved.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct RepublishReport {
@@ -23,7 +27,7 @@ pub struct RepublishReport {
     pub claimed: usize,
     /// Events the bus confirmed (and rows marked delivered).
     pub delivered: usize,
-    /// Events still not delivered; they are tried again after the lease.
+    /// Events not delivered (or not tried once the bus failed); due again a few seconds later.
     pub failed: usize,
 }
 
@@ -46,15 +50,21 @@ impl Republisher {
     }
 
     /// Claims batches of up to `batch` due rows and publishes them until none are due or
-    /// the bus stops confirming.
+    /// the bus stops confirming. At the first event the bus does not confirm, the rest of
+    /// the batch is not tried (the bus is down; each would wait the delivery timeout): those
+    /// rows are given back, due again after [`RETRY_AFTER_FAILURE`].
     pub async fn run(&self, batch: usize) -> Result<RepublishReport, StoreError> {
         let mut report = RepublishReport::default();
         loop {
             let events = self.store.claim_undelivered(batch, LEASE).await?;
             let claimed = events.len();
             report.claimed += claimed;
-            let mut failed = 0;
+            let mut unsent = Vec::new();
             for event in events {
+                if !unsent.is_empty() {
+                    unsent.push(event.raw_response_id);
+                    continue;
+                }
                 match self.bus.publish(&event).await {
                     Ok(()) => {
                         self.metrics.count("EventRepublished", vec![]);
@@ -63,12 +73,16 @@ impl Republisher {
                     }
                     Err(e) => {
                         warn!(raw_response_id = %event.raw_response_id, error = %e, "re-publish failed");
-                        failed += 1;
+                        unsent.push(event.raw_response_id);
                     }
                 }
             }
-            report.failed += failed;
-            if claimed < batch || failed > 0 {
+            report.failed += unsent.len();
+            if !unsent.is_empty() {
+                self.store.release(&unsent, RETRY_AFTER_FAILURE).await?;
+                return Ok(report);
+            }
+            if claimed < batch {
                 return Ok(report);
             }
         }

@@ -1,0 +1,384 @@
+//! Fault injection on the real services: a broker that stops answering for a minute, a
+//! database cut off, a provider failing every way it can, and a load of mixed requests.
+//! Each fault is the test's own (a private broker, a proxy it controls, the fake provider),
+//! so the stack other tests share is never disturbed.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use harness::broker::PrivateBroker;
+use harness::postgres::{TestDb, admin_url, with_dbname};
+use harness::price_events::assert_averages_match_recomputation;
+use harness::proxy::Proxy;
+use harness::{Reply, TestApp, unique_name};
+use market_data::domain::{AverageSpec, ProviderId, Symbol};
+use market_data_local::event_source::{BatchSettings, run_kafka};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use tokio::sync::oneshot;
+
+const SYMBOLS: [&str; 3] = ["AAPL", "MSFT", "NVDA"];
+
+async fn count(db: &tokio_postgres::Client, sql: &str) -> i64 {
+    db.query_one(sql, &[]).await.unwrap().get(0)
+}
+
+/// Fetches every symbol once through the shared fetch path (what a poll tick does).
+async fn fetch_all(app: &TestApp) {
+    for s in SYMBOLS {
+        app.services
+            .quotes
+            .refresh(&Symbol::parse(s).unwrap(), ProviderId::Finnhub)
+            .await
+            .expect("the quote is served whatever the broker does");
+    }
+}
+
+/// The `raw_response_id`s on `topic`, read from the start until every one of `expected`
+/// was seen (or 30 s passed); how many messages that took.
+async fn ids_on_topic(
+    bootstrap: &str,
+    topic: &str,
+    expected: &HashSet<String>,
+) -> (HashSet<String>, usize) {
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", unique_name("mdb_t_group"))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[topic]).unwrap();
+    let (mut ids, mut messages) = (HashSet::new(), 0);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !expected.is_subset(&ids) {
+        match tokio::time::timeout_at(deadline, consumer.recv()).await {
+            Err(_) => break,
+            Ok(Err(e)) => panic!("read {topic}: {e}"),
+            Ok(Ok(m)) => {
+                let event: serde_json::Value =
+                    serde_json::from_slice(m.payload().unwrap_or_default()).unwrap();
+                ids.insert(event["raw_response_id"].as_str().unwrap().to_owned());
+                messages += 1;
+            }
+        }
+    }
+    (ids, messages)
+}
+
+#[tokio::test]
+async fn a_broker_outage_of_a_minute_loses_no_event_and_counts_none_twice() {
+    let broker = PrivateBroker::start().await;
+    let topic = broker.create_topic(3).await;
+    let app = TestApp::builder()
+        .postgres()
+        .finnhub()
+        .env("KAFKA_BOOTSTRAP_SERVERS", &broker.bootstrap())
+        .env("KAFKA_TOPIC", &topic)
+        .env("KAFKA_DELIVERY_TIMEOUT_MS", "2000")
+        .env("MA_WINDOWS", "sma:5,ema:4")
+        .build()
+        .await;
+    let group = unique_name("mdb_t_group");
+    let source = start_consumer(&app, &group);
+    let db = app.db.as_ref().unwrap().client().await;
+
+    for _ in 0..3 {
+        fetch_all(&app).await;
+    }
+    let undelivered = "SELECT count(*) FROM raw_market_data WHERE event_delivered_at IS NULL";
+    assert_eq!(
+        count(&db, undelivered).await,
+        0,
+        "delivered while the broker is up"
+    );
+    await_count(&db, "SELECT count(*) FROM price_points", 9).await;
+    // The local stand-in for the event source is stopped through the outage: once its group
+    // session has timed out, rdkafka's consumer does not get back into Tansu's group (see
+    // docs/benchmarks.md, fault injection). On AWS the event source mapping is AWS's own.
+    let (stop, done) = source;
+    stop.send(()).unwrap();
+    done.await.unwrap().unwrap();
+
+    // A minute without the broker, prices fetched all along.
+    broker.freeze();
+    let outage = tokio::time::Instant::now() + Duration::from_secs(60);
+    while tokio::time::Instant::now() < outage {
+        fetch_all(&app).await;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+    assert!(
+        count(&db, undelivered).await > 0,
+        "events waited for the broker"
+    );
+    broker.thaw();
+
+    // The re-publisher (the poller runs it after each tick) sends what waited.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while count(&db, undelivered).await > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "events still undelivered"
+        );
+        app.services.republisher.run(100).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    let stored: HashSet<String> = db
+        .query("SELECT id::text FROM raw_market_data", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let fetched = stored.len();
+    let (on_topic, messages) = ids_on_topic(&broker.bootstrap(), &topic, &stored).await;
+    assert_eq!(
+        on_topic, stored,
+        "every fetched price reached the topic, nothing else"
+    );
+    assert!(messages >= fetched);
+
+    // The consumer, back in its group, resumes after its committed offsets and counts each
+    // event once, however often the topic holds it.
+    let (stop, done) = start_consumer(&app, &group);
+    await_count(
+        &db,
+        "SELECT count(*) FROM price_points",
+        i64::try_from(fetched).unwrap(),
+    )
+    .await;
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM price_points").await,
+        i64::try_from(fetched).unwrap()
+    );
+    assert_averages_match_recomputation(&db, &AverageSpec::parse_list("sma:5,ema:4").unwrap())
+        .await;
+    stop.send(()).unwrap();
+    done.await.unwrap().unwrap();
+}
+
+type Running = (
+    oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<(), market_data_local::event_source::EventSourceError>>,
+);
+
+/// Runs the local stand-in for the MSK event source on the app's topic, in `group`.
+fn start_consumer(app: &TestApp, group: &str) -> Running {
+    let (stop, stopped) = oneshot::channel::<()>();
+    let kafka = app.config.kafka.clone().unwrap();
+    let consumer = app.services.consumer.clone();
+    let settings = BatchSettings {
+        max_records: 100,
+        max_wait: Duration::from_millis(200),
+        group_id: group.to_owned(),
+        first_backoff: Duration::from_millis(200),
+        max_backoff: Duration::from_secs(2),
+    };
+    let task = tokio::spawn(async move {
+        run_kafka(&kafka, &settings, consumer, async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    (stop, task)
+}
+
+/// Waits (up to a minute) until `sql` counts `expected`, and checks it goes no further.
+async fn await_count(db: &tokio_postgres::Client, sql: &str, expected: i64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while count(db, sql).await < expected {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{sql}: {} of {expected}",
+            count(db, sql).await
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(count(db, sql).await, expected, "{sql}");
+}
+
+#[tokio::test]
+async fn with_postgres_cut_off_the_latest_price_still_answers() {
+    let db = TestDb::create().await;
+    let admin = admin_url();
+    let upstream = admin
+        .split_once('@')
+        .and_then(|(_, rest)| rest.split('/').next())
+        .unwrap()
+        .to_owned();
+    let proxy = Proxy::start(&upstream).await;
+    let url = with_dbname(
+        &admin.replace(&upstream, &proxy.addr().to_string()),
+        &db.name,
+    );
+    let app = TestApp::builder()
+        .finnhub()
+        .kafka()
+        .env("DATABASE_URL", &url)
+        .env("DATABASE_MIGRATE_ON_START", "true")
+        .build()
+        .await;
+    assert_eq!(app.get("/prices/latest?symbol=AAPL").await.status, 200);
+
+    proxy.cut();
+    let during = app.get("/prices/latest?symbol=MSFT").await;
+    assert_eq!(during.status, 200, "{}", during.text);
+    assert_eq!(during.json["symbol"], "MSFT");
+    let ready = app.get("/ready").await;
+    assert_eq!(ready.status, 503, "readiness tells the store is down");
+    let history = app.get("/prices/history?symbol=AAPL").await;
+    assert_eq!(history.status, 503);
+    assert_eq!(history.content_type(), "application/problem+json");
+
+    proxy.restore();
+    assert_eq!(app.get("/prices/latest?symbol=NVDA").await.status, 200);
+    let direct = db.client().await;
+    let rows: Vec<String> = direct
+        .query(
+            "SELECT symbol FROM raw_market_data ORDER BY fetched_at",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        rows,
+        ["AAPL", "NVDA"],
+        "stored again once the database is back"
+    );
+}
+
+#[tokio::test]
+async fn every_provider_failure_is_a_flagged_stale_quote_or_a_problem_in_time() {
+    let failures = [
+        (
+            "429",
+            Reply::Status(429, vec![("retry-after", "7".into())]),
+            503,
+        ),
+        ("500", Reply::Status(500, vec![]), 503),
+        ("hang", Reply::Hang, 503),
+        (
+            "truncated",
+            Reply::RawJson(r#"{"c": 261.7, "d""#.into()),
+            503,
+        ),
+        ("html", Reply::Html(502), 503),
+        ("refused key", Reply::Status(401, vec![]), 502),
+    ];
+    let app = TestApp::builder()
+        .finnhub()
+        .redis()
+        .env("CACHE_TTL_SECONDS", "1")
+        .env("CACHE_STALE_TTL_SECONDS", "600")
+        .env("FINNHUB_TIMEOUT_MS", "500")
+        .build()
+        .await;
+    for (i, (name, reply, status)) in failures.into_iter().enumerate() {
+        let cached = format!("C{i}");
+        let cold = format!("N{i}");
+        let fresh = app.get(&format!("/prices/latest?symbol={cached}")).await;
+        assert_eq!(fresh.status, 200);
+        app.finnhub.reply(&cached, reply.clone());
+        app.finnhub.reply(&cold, reply);
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+
+        let stale = tokio::time::timeout(
+            Duration::from_secs(5),
+            app.get(&format!("/prices/latest?symbol={cached}")),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{name}: no answer in time"));
+        assert_eq!(stale.status, 200, "{name}: {}", stale.text);
+        assert_eq!(stale.json["stale"], true, "{name}");
+        assert_eq!(stale.json["timestamp"], fresh.json["timestamp"], "{name}");
+
+        let problem = tokio::time::timeout(
+            Duration::from_secs(5),
+            app.get(&format!("/prices/latest?symbol={cold}")),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{name}: no answer in time"));
+        assert_eq!(problem.status, status, "{name}: {}", problem.text);
+        assert_eq!(problem.content_type(), "application/problem+json", "{name}");
+    }
+}
+
+#[tokio::test]
+async fn fifty_thousand_mixed_requests_at_64_connections_get_no_server_error() {
+    let app = TestApp::builder()
+        .postgres()
+        .redis()
+        .kafka()
+        .finnhub()
+        .env("RATE_LIMIT_PER_MINUTE", "0")
+        .build()
+        .await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = app.router.clone();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+    });
+
+    const TOTAL: usize = 50_000;
+    const CONNECTIONS: usize = 64;
+    let paths = [
+        "/prices/latest?symbol=AAPL",
+        "/prices/latest?symbol=MSFT",
+        "/prices/latest?symbol=brk.b",
+        "/prices/history?symbol=AAPL&limit=10",
+        "/prices/moving-average?symbol=AAPL",
+        "/prices/poll?limit=5",
+        "/health",
+        "/ready",
+        "/prices/latest?symbol=no%20such",
+        "/nowhere",
+    ];
+    let next = Arc::new(AtomicUsize::new(0));
+    let server_errors = Arc::new(AtomicUsize::new(0));
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(CONNECTIONS)
+        .build()
+        .unwrap();
+    let workers: Vec<_> = (0..CONNECTIONS)
+        .map(|_| {
+            let (next, errors, client) = (next.clone(), server_errors.clone(), client.clone());
+            tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= TOTAL {
+                        break;
+                    }
+                    let url = format!("http://{addr}{}", paths[i % paths.len()]);
+                    let status = client.get(&url).send().await.map(|r| r.status());
+                    match status {
+                        Ok(s) if !s.is_server_error() => {}
+                        Ok(s) if paths[i % paths.len()] == "/ready" && s.as_u16() == 503 => {
+                            panic!("a dependency went down under load")
+                        }
+                        _ => {
+                            errors.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.await.unwrap();
+    }
+    assert_eq!(server_errors.load(Ordering::Relaxed), 0);
+    assert!(next.load(Ordering::Relaxed) >= TOTAL);
+}
