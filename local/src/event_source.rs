@@ -22,7 +22,7 @@ use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, Utc};
 use market_data::config::KafkaConfig;
 use market_data::domain::PriceEvent;
-use market_data::events::client_config;
+use market_data::events::{KafkaContext, client_config};
 use market_data::usecases::{ConsumeReport, PriceConsumer};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Message};
@@ -117,11 +117,12 @@ pub async fn run_kafka(
     consumer: PriceConsumer,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), EventSourceError> {
-    let source: StreamConsumer = client_config(kafka)
+    // The same context as the producer's: MSK IAM tokens when the cluster uses IAM.
+    let source: StreamConsumer<KafkaContext> = client_config(kafka)
         .set("group.id", &settings.group_id)
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
-        .create()?;
+        .create_with_context(KafkaContext::for_config(kafka))?;
     source.subscribe(&[&kafka.topic])?;
     tracing::info!(topic = %kafka.topic, group = %settings.group_id, "event source started");
 
@@ -149,7 +150,10 @@ pub async fn run_kafka(
 }
 
 /// Waits for one record, then gathers more until the batch is full or its wait is over.
-async fn next_batch(source: &StreamConsumer, settings: &BatchSettings) -> Vec<SourceRecord> {
+async fn next_batch(
+    source: &StreamConsumer<KafkaContext>,
+    settings: &BatchSettings,
+) -> Vec<SourceRecord> {
     let mut batch = Vec::new();
     let first = match source.recv().await {
         Ok(message) => message,

@@ -132,12 +132,15 @@ pub struct KafkaConfig {
 pub struct KafkaSecurity {
     /// `plaintext`, `ssl`, `sasl_plaintext` or `sasl_ssl`.
     pub protocol: Option<String>,
-    /// `SCRAM-SHA-512`, `SCRAM-SHA-256` or `PLAIN`.
+    /// `SCRAM-SHA-512`, `SCRAM-SHA-256`, `PLAIN`, or `OAUTHBEARER` for MSK IAM authentication.
     pub sasl_mechanism: Option<String>,
     /// SASL user.
     pub sasl_username: Option<String>,
     /// SASL password.
     pub sasl_password: Option<SecretString>,
+    /// The AWS region MSK IAM tokens are signed for (`AWS_REGION`); set exactly when the
+    /// mechanism is `OAUTHBEARER`, which this service only speaks as MSK IAM authentication.
+    pub iam_region: Option<String>,
 }
 
 /// Finnhub settings.
@@ -270,20 +273,7 @@ impl Config {
                     5_000,
                     100..=300_000,
                 )?),
-                security: KafkaSecurity {
-                    protocol: env.one_of(
-                        "KAFKA_SECURITY_PROTOCOL",
-                        &["plaintext", "ssl", "sasl_plaintext", "sasl_ssl"],
-                    )?,
-                    sasl_mechanism: env.one_of(
-                        "KAFKA_SASL_MECHANISM",
-                        &["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"],
-                    )?,
-                    sasl_username: env.get("KAFKA_SASL_USERNAME"),
-                    sasl_password: env
-                        .secret("KAFKA_SASL_PASSWORD", "KAFKA_SASL_PASSWORD_SECRET_ID")
-                        .await?,
-                },
+                security: kafka_security(&env).await?,
             }),
         };
 
@@ -613,6 +603,46 @@ fn validated_url(
     }
 }
 
+async fn kafka_security(env: &Env<'_>) -> Result<KafkaSecurity, ConfigError> {
+    let protocol = env.one_of(
+        "KAFKA_SECURITY_PROTOCOL",
+        &["plaintext", "ssl", "sasl_plaintext", "sasl_ssl"],
+    )?;
+    let sasl_mechanism = env.one_of(
+        "KAFKA_SASL_MECHANISM",
+        &["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"],
+    )?;
+    // OAUTHBEARER here means MSK IAM: tokens signed with the function's AWS credentials for
+    // the region, accepted by MSK only on its TLS listener.
+    let iam_region = if sasl_mechanism.as_deref() == Some("OAUTHBEARER") {
+        if protocol.as_deref() != Some("sasl_ssl") {
+            return Err(ConfigError::Invalid {
+                var: "KAFKA_SECURITY_PROTOCOL",
+                reason: "KAFKA_SASL_MECHANISM=OAUTHBEARER (MSK IAM) needs sasl_ssl".into(),
+            });
+        }
+        Some(env.get("AWS_REGION").ok_or_else(|| {
+            ConfigError::Invalid {
+                var: "AWS_REGION",
+                reason:
+                    "KAFKA_SASL_MECHANISM=OAUTHBEARER (MSK IAM) signs tokens for a region: set it"
+                        .into(),
+            }
+        })?)
+    } else {
+        None
+    };
+    Ok(KafkaSecurity {
+        protocol,
+        sasl_mechanism,
+        sasl_username: env.get("KAFKA_SASL_USERNAME"),
+        sasl_password: env
+            .secret("KAFKA_SASL_PASSWORD", "KAFKA_SASL_PASSWORD_SECRET_ID")
+            .await?,
+        iam_region,
+    })
+}
+
 fn kafka_topic(raw: Option<String>) -> Result<String, ConfigError> {
     let topic = raw.unwrap_or_else(|| "price-events".into());
     let valid = topic.len() <= 249
@@ -749,6 +779,70 @@ mod tests {
             kafka.security.sasl_password.unwrap().expose_secret(),
             "plain-value"
         );
+    }
+
+    #[tokio::test]
+    async fn oauthbearer_is_msk_iam_signed_for_aws_region() {
+        let c = load(&[
+            ("KAFKA_BOOTSTRAP_SERVERS", "b-1.msk:9098"),
+            ("KAFKA_SECURITY_PROTOCOL", "SASL_SSL"),
+            ("KAFKA_SASL_MECHANISM", "oauthbearer"),
+            ("AWS_REGION", "eu-west-1"),
+        ])
+        .await
+        .unwrap();
+        let security = c.kafka.unwrap().security;
+        assert_eq!(security.protocol.as_deref(), Some("sasl_ssl"));
+        assert_eq!(security.sasl_mechanism.as_deref(), Some("OAUTHBEARER"));
+        assert_eq!(security.iam_region.as_deref(), Some("eu-west-1"));
+
+        let c = load(&[
+            ("KAFKA_BOOTSTRAP_SERVERS", "b-1.msk:9096"),
+            ("KAFKA_SECURITY_PROTOCOL", "sasl_ssl"),
+            ("KAFKA_SASL_MECHANISM", "SCRAM-SHA-512"),
+            ("KAFKA_SASL_USERNAME", "app"),
+            ("KAFKA_SASL_PASSWORD", "pw"),
+            ("AWS_REGION", "eu-west-1"),
+        ])
+        .await
+        .unwrap();
+        assert_eq!(c.kafka.unwrap().security.iam_region, None);
+    }
+
+    #[tokio::test]
+    async fn oauthbearer_needs_tls_and_a_region() {
+        for (pairs, var) in [
+            (
+                &[
+                    ("KAFKA_BOOTSTRAP_SERVERS", "b:9098"),
+                    ("KAFKA_SASL_MECHANISM", "OAUTHBEARER"),
+                    ("AWS_REGION", "eu-west-1"),
+                ][..],
+                "KAFKA_SECURITY_PROTOCOL",
+            ),
+            (
+                &[
+                    ("KAFKA_BOOTSTRAP_SERVERS", "b:9098"),
+                    ("KAFKA_SECURITY_PROTOCOL", "sasl_plaintext"),
+                    ("KAFKA_SASL_MECHANISM", "OAUTHBEARER"),
+                    ("AWS_REGION", "eu-west-1"),
+                ][..],
+                "KAFKA_SECURITY_PROTOCOL",
+            ),
+            (
+                &[
+                    ("KAFKA_BOOTSTRAP_SERVERS", "b:9098"),
+                    ("KAFKA_SECURITY_PROTOCOL", "sasl_ssl"),
+                    ("KAFKA_SASL_MECHANISM", "OAUTHBEARER"),
+                ][..],
+                "AWS_REGION",
+            ),
+        ] {
+            match load(pairs).await {
+                Err(ConfigError::Invalid { var: v, .. }) => assert_eq!(v, var, "{pairs:?}"),
+                other => panic!("{pairs:?}: expected an error naming {var}, got {other:?}"),
+            }
+        }
     }
 
     #[tokio::test]

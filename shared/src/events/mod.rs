@@ -8,7 +8,9 @@ use async_trait::async_trait;
 use crate::domain::PriceEvent;
 
 pub use in_process::InProcessBus;
-pub use kafka::{KafkaBus, client_config};
+pub use kafka::{
+    KafkaBus, KafkaContext, MskIamToken, TOKEN_TIMEOUT, TokenError, client_config, msk_iam_token,
+};
 
 /// An event the bus could not confirm. The raw row stays marked undelivered, and the
 /// re-publisher tries again later.
