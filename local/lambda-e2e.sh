@@ -67,8 +67,9 @@ export POLL_TICK_WINDOW_SECONDS=5
 export DEFAULT_PROVIDER=simulated
 export METRICS=off
 export RUST_LOG=${RUST_LOG:-info}
-unset FINNHUB_API_KEY FINNHUB_API_KEY_SECRET_ID API_KEYS API_KEYS_SECRET_ID \
-  DATABASE_SECRET_ID REDIS_URL_SECRET_ID 2>/dev/null || true
+# Settings of the caller's shell that would change the answers checked below.
+unset FINNHUB_API_KEY FINNHUB_API_KEY_SECRET_ID FINNHUB_BASE_URL API_KEYS API_KEYS_SECRET_ID \
+  DATABASE_SECRET_ID REDIS_URL_SECRET_ID MA_WINDOWS RATE_LIMIT_PER_MINUTE RATE_LIMIT_BURST
 
 if [ -n "${LAMBDA_WATCH_PORT:-}" ]; then
   PORT=$LAMBDA_WATCH_PORT
@@ -158,6 +159,13 @@ http() {
   BODY=$(cat "$WORK/body")
 }
 
+# eventbridge ACTION JSON: one call of EventBridge's JSON API on moto (which checks no signature).
+eventbridge() {
+  curl -fsS --max-time 10 "$AWS_ENDPOINT_URL/" -d "$2" \
+    -H 'content-type: application/x-amz-json-1.1' -H "x-amz-target: AWSEvents.$1" \
+    -H 'authorization: AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/events/aws4_request, SignedHeaders=host, Signature=0'
+}
+
 # check PYTHON_ASSERTS JSON: run the asserts on `v`, the parsed JSON (argv[1]).
 check() {
   python3 -c "
@@ -214,10 +222,8 @@ JOB_ID=$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["job_id"])'
 say "ok: POST $URL/prices/poll -> 202, job $JOB_ID"
 
 # The rule's target on moto's EventBridge: its constant input is the poller's event.
-rule_input=$(curl -fsS --max-time 10 "$AWS_ENDPOINT_URL/" \
-  -H 'content-type: application/x-amz-json-1.1' -H 'x-amz-target: AWSEvents.ListTargetsByRule' \
-  -H 'authorization: AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/events/aws4_request, SignedHeaders=host, Signature=0' \
-  -d "{\"Rule\": \"$POLL_RULE_PREFIX$JOB_ID\"}") || fail "no EventBridge rule $POLL_RULE_PREFIX$JOB_ID"
+rule_input=$(eventbridge ListTargetsByRule "{\"Rule\": \"$POLL_RULE_PREFIX$JOB_ID\"}") ||
+  fail "no EventBridge rule $POLL_RULE_PREFIX$JOB_ID"
 check "
 t = v['Targets']
 assert len(t) == 1 and t[0]['Arn'] == '$POLLER_FUNCTION_ARN', t
@@ -250,7 +256,9 @@ say "ok: raw_market_data (delivered to $KAFKA_TOPIC): $rows"
 
 event=local/events/msk-price-events.json
 answer=$(invoke ma-consumer "$event")
-check "assert (v['records'], v['points_added'], v['duplicates'], v['dead_letters']) == (6, 5, 0, 1), v" "$answer"
+check "assert (v['records'], v['points_added'], v['duplicates'], v['dead_letters']) == (6, 5, 0, 1), v
+# SMA-5 of AAPL; EMA-12 needs 12 points.
+assert v['averages_written'] == 1, v" "$answer"
 say "ok: invoke ma-consumer $event -> $answer"
 answer=$(invoke ma-consumer "$event")
 check "assert (v['records'], v['points_added'], v['duplicates']) == (6, 0, 5), v" "$answer"
@@ -286,6 +294,9 @@ say "ok: GET $URL/prices/moving-average?symbol=AAPL&window=5 -> 200 $BODY (expec
 
 http DELETE "/prices/poll/$JOB_ID"
 [ "$CODE" = 204 ] || fail "DELETE /prices/poll/$JOB_ID: $CODE $BODY"
+if eventbridge DescribeRule "{\"Name\": \"$POLL_RULE_PREFIX$JOB_ID\"}" >/dev/null 2>&1; then
+  fail "rule $POLL_RULE_PREFIX$JOB_ID still exists after DELETE /prices/poll/$JOB_ID"
+fi
 JOB_ID=""
-say "ok: DELETE $URL/prices/poll/<job> -> 204 (job and rule removed)"
+say "ok: DELETE $URL/prices/poll/<job> -> 204, its rule is gone"
 say "all checks passed"
