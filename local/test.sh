@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up the real local stack and pass every test: the one command CI runs (.ci/run).
 #
-#   local/test.sh                       format, lint, tests, doc tests, smoke test of the runner
+#   local/test.sh                       format, lint, tests, doc tests, smoke test of the runner,
+#                                       the functions under `cargo lambda watch` (local/lambda-e2e.sh)
 #   local/test.sh -E 'test(redis)'      extra arguments go to the test runner (cargo nextest
 #                                       when installed, else cargo test)
 #
@@ -144,3 +145,4 @@ phase clippy cargo clippy --workspace --all-targets --locked -- -D warnings
 phase tests run_tests "$@"
 if [ "$doc_tests" = yes ]; then phase doctests cargo test --workspace --doc --locked; fi
 phase smoke smoke
+phase lambda "$ROOT/local/lambda-e2e.sh"

@@ -1,0 +1,302 @@
+#!/usr/bin/env bash
+# End to end through the Lambda runtime emulator: `cargo lambda watch` serves the three
+# functions on the local stack and this script checks what `cargo lambda invoke` (with the
+# sample events of local/events/) and the function URL of price-api answer.
+#
+#   local/stack.sh up && local/lambda-e2e.sh
+#
+# Works in resources of its own, so it runs beside the tests and beside a running local runner:
+# a fresh database mdb_t_lambda_* (local/test.sh drops mdb_t_* databases), a Kafka topic, a
+# Redis key prefix, a DynamoDB jobs table and an EventBridge (moto) rule prefix. The provider is
+# the simulated one: nothing leaves the machine. Stops what it started on exit and, when a check
+# fails, prints the emulator's log and exits non-zero.
+#
+# Environment: CARGO_TARGET_DIR (default ~/.cache/mdb/target, the one local/test.sh uses),
+# LAMBDA_WATCH_PORT (default: a free port), LAMBDA_BUILD_TIMEOUT (seconds a first invocation may
+# spend compiling its function, default 1200).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/mdb/target}
+BUILD_TIMEOUT=${LAMBDA_BUILD_TIMEOUT:-1200}
+PG_ADMIN_URL=postgres://postgres@127.0.0.1:5432/postgres
+
+say() { printf 'lambda-e2e: %s\n' "$*"; }
+
+# cargo-lambda comes from PyPI. pip installs into the current Python; where that Python is
+# externally managed (Debian's own, PEP 668), into a virtualenv in the tools dir, put on PATH
+# (cargo finds `cargo-lambda` there).
+TOOLS_DIR=${MDB_TOOLS_DIR:-$HOME/.cache/mdb/tools}
+if [ -x "$TOOLS_DIR/cargo-lambda-venv/bin/cargo-lambda" ]; then
+  PATH=$TOOLS_DIR/cargo-lambda-venv/bin:$PATH
+fi
+if ! cargo lambda --version >/dev/null 2>&1; then
+  say "installing cargo-lambda (pip install cargo-lambda)"
+  if ! { python3 -m pip install -q cargo-lambda >/dev/null 2>&1 && hash -r &&
+    cargo lambda --version >/dev/null 2>&1; }; then
+    python3 -m venv "$TOOLS_DIR/cargo-lambda-venv" >&2
+    "$TOOLS_DIR/cargo-lambda-venv/bin/pip" install -q cargo-lambda >&2
+    PATH=$TOOLS_DIR/cargo-lambda-venv/bin:$PATH
+  fi
+  cargo lambda --version >/dev/null 2>&1 || { say "cargo-lambda did not install" >&2; exit 1; }
+fi
+say "$(cargo lambda --version)"
+
+WORK=$(mktemp -d)
+WATCH_PID=""
+RUN_ID=$(python3 -c 'import secrets; print(secrets.token_hex(4))')
+DB=mdb_t_lambda_$RUN_ID
+DB_CREATED=""
+JOB_ID=""
+
+# The stack's configuration (local/.env.example), each shared resource replaced by one of ours.
+eval "$("$ROOT/local/stack.sh" env)"
+export DATABASE_URL=postgres://postgres@127.0.0.1:5432/$DB
+export DATABASE_MIGRATE_ON_START=true
+export KAFKA_TOPIC=mdb-t-lambda-$RUN_ID
+export REDIS_KEY_PREFIX=mdb_t_lambda_$RUN_ID:
+export JOBS_TABLE=mdb-t-lambda-$RUN_ID
+# Jobs get EventBridge rules (on moto) that target the poller, as on AWS; the rule's input is
+# what this script hands to the poller.
+export POLLER_FUNCTION_ARN=arn:aws:lambda:us-east-1:123456789012:function:poller
+export POLL_RULE_PREFIX=mdb-l-$RUN_ID-
+# One tick per invocation (the job's interval is 10 s): the poller answers at once.
+export POLL_TICK_WINDOW_SECONDS=5
+export DEFAULT_PROVIDER=simulated
+export METRICS=off
+export RUST_LOG=${RUST_LOG:-info}
+# Settings of the caller's shell that would change the answers checked below.
+unset FINNHUB_API_KEY FINNHUB_API_KEY_SECRET_ID FINNHUB_BASE_URL API_KEYS API_KEYS_SECRET_ID \
+  DATABASE_SECRET_ID REDIS_URL_SECRET_ID MA_WINDOWS RATE_LIMIT_PER_MINUTE RATE_LIMIT_BURST
+
+if [ -n "${LAMBDA_WATCH_PORT:-}" ]; then
+  PORT=$LAMBDA_WATCH_PORT
+else
+  PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+fi
+BASE=http://127.0.0.1:$PORT
+URL=$BASE/lambda-url/price-api
+LOG=$WORK/watch.log
+
+finish() {
+  local status=$?
+  if [ -n "$JOB_ID" ] && [ -n "$WATCH_PID" ]; then
+    # Removes the job and its rule.
+    curl -s -o /dev/null --max-time 30 -X DELETE "$URL/prices/poll/$JOB_ID" || true
+  fi
+  if [ -n "$WATCH_PID" ]; then
+    # The emulator runs in a process group of its own (set -m below): stop it with the
+    # functions it spawned.
+    kill -TERM -- "-$WATCH_PID" 2>/dev/null || true
+    wait "$WATCH_PID" 2>/dev/null || true
+  fi
+  if [ "$status" -ne 0 ]; then
+    echo "---- cargo lambda watch log ($LOG) ----" >&2
+    # Lines cut at 2000 characters: cargo-lambda logs its whole configuration on one line.
+    tail -n 200 "$LOG" 2>/dev/null | cut -c 1-2000 >&2 || true
+    echo "---- end of log ----" >&2
+    say "FAILED (exit $status); database $DB kept for inspection" >&2
+  elif [ -n "$DB_CREATED" ]; then
+    psql "$PG_ADMIN_URL" -Xqc "drop database if exists $DB with (force)" >/dev/null || true
+  fi
+  redis-cli -h 127.0.0.1 -p 6379 --scan --pattern "$REDIS_KEY_PREFIX*" 2>/dev/null |
+    xargs -r redis-cli -h 127.0.0.1 -p 6379 del >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+  exit "$status"
+}
+trap finish EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+fail() {
+  say "MISMATCH: $*" >&2
+  exit 1
+}
+
+# --- Resources of this run --------------------------------------------------------------------
+
+psql "$PG_ADMIN_URL" -Xqc "create database $DB" >/dev/null
+DB_CREATED=yes
+"$ROOT/local/stack.sh" topic "$KAFKA_TOPIC" 1
+cargo build --workspace --bins --locked
+"$CARGO_TARGET_DIR/debug/market-data-local" create-jobs-table
+say "database $DB, topic $KAFKA_TOPIC, redis prefix $REDIS_KEY_PREFIX, jobs table $JOBS_TABLE"
+
+# --- The emulator -----------------------------------------------------------------------------
+
+if (: >"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+  fail "127.0.0.1:$PORT is already taken: set LAMBDA_WATCH_PORT to a free port"
+fi
+set -m
+cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$PORT" --ignore-changes \
+  --timeout "$BUILD_TIMEOUT" >"$LOG" 2>&1 &
+WATCH_PID=$!
+set +m
+
+deadline=$((SECONDS + 60))
+until curl -s -o /dev/null "$BASE/"; do
+  if ! kill -0 "$WATCH_PID" 2>/dev/null || [ "$SECONDS" -ge "$deadline" ]; then
+    fail "cargo lambda watch did not listen on 127.0.0.1:$PORT"
+  fi
+  sleep 0.5
+done
+say "cargo lambda watch listening on $BASE"
+
+# invoke FUNCTION EVENT_FILE: the function's answer on stdout (a first invocation compiles it).
+invoke() {
+  cargo lambda invoke "$1" --invoke-address 127.0.0.1 --invoke-port "$PORT" --data-file "$2" \
+    || fail "cargo lambda invoke $1 --data-file $2 failed"
+}
+
+# http METHOD PATH [CURL_ARGS...]: a request to price-api's function URL; sets CODE and BODY.
+http() {
+  local method=$1 path=$2
+  shift 2
+  CODE=$(curl -s -o "$WORK/body" -w '%{http_code}' --max-time "$BUILD_TIMEOUT" -X "$method" \
+    "$@" "$URL$path") || fail "$method $URL$path: no answer"
+  BODY=$(cat "$WORK/body")
+}
+
+# eventbridge ACTION JSON: one call of EventBridge's JSON API on moto (which checks no signature).
+eventbridge() {
+  curl -fsS --max-time 10 "$AWS_ENDPOINT_URL/" -d "$2" \
+    -H 'content-type: application/x-amz-json-1.1' -H "x-amz-target: AWSEvents.$1" \
+    -H 'authorization: AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/events/aws4_request, SignedHeaders=host, Signature=0'
+}
+
+# check PYTHON_ASSERTS JSON: run the asserts on `v`, the parsed JSON (argv[1]).
+check() {
+  python3 -c "
+import json, sys
+v = json.loads(sys.argv[1])
+$1
+" "$2" || fail "unexpected answer: $2"
+}
+
+# --- price-api --------------------------------------------------------------------------------
+
+event=local/events/apigw-v2-latest-price.json
+answer=$(invoke price-api "$event")
+symbol=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["queryStringParameters"]["symbol"])' "$event")
+check "
+import base64
+assert v['statusCode'] == 200, v
+body = v['body']
+if v.get('isBase64Encoded'):
+    body = base64.b64decode(body).decode()
+q = json.loads(body)
+assert q['symbol'] == '$symbol' and q['provider'] == 'simulated' and float(q['price']) > 0, q
+" "$answer"
+say "ok: invoke price-api $event -> 200, simulated quote for $symbol: $answer"
+
+http GET /health
+[ "$CODE" = 200 ] || fail "GET /health: $CODE $BODY"
+check "assert v['status'] == 'ok', v" "$BODY"
+say "ok: GET $URL/health -> 200 $BODY"
+
+http GET /ready
+[ "$CODE" = 200 ] || fail "GET /ready: $CODE $BODY"
+check "
+assert v['status'] == 'ready', v
+deps = {d['port']: d for d in v['dependencies']}
+for port, want in (('store', 'postgres'), ('cache', 'redis'), ('events', '$KAFKA_TOPIC'),
+                   ('jobs', '$JOBS_TABLE')):
+    assert deps[port]['status'] == 'up' and want in deps[port]['adapter'], deps[port]
+" "$BODY"
+say "ok: GET $URL/ready -> 200, every dependency up (postgres, redis, kafka, dynamodb)"
+
+http GET '/prices/latest?symbol=MSFT'
+[ "$CODE" = 200 ] || fail "GET /prices/latest?symbol=MSFT: $CODE $BODY"
+check "assert v['symbol'] == 'MSFT' and v['provider'] == 'simulated' and float(v['price']) > 0, v" "$BODY"
+say "ok: GET $URL/prices/latest?symbol=MSFT -> 200 $BODY"
+
+# --- poller: a job made through the API, run by the input of its rule ---------------------------
+
+http POST /prices/poll -H 'content-type: application/json' \
+  -d '{"symbols": ["AAPL", "msft"], "interval": 10}'
+[ "$CODE" = 202 ] || fail "POST /prices/poll: $CODE $BODY"
+check "assert v['status'] == 'accepted' and v['config']['symbols'] == ['AAPL', 'MSFT'], v" "$BODY"
+JOB_ID=$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["job_id"])' "$BODY")
+say "ok: POST $URL/prices/poll -> 202, job $JOB_ID"
+
+# The rule's target on moto's EventBridge: its constant input is the poller's event.
+rule_input=$(eventbridge ListTargetsByRule "{\"Rule\": \"$POLL_RULE_PREFIX$JOB_ID\"}") ||
+  fail "no EventBridge rule $POLL_RULE_PREFIX$JOB_ID"
+check "
+t = v['Targets']
+assert len(t) == 1 and t[0]['Arn'] == '$POLLER_FUNCTION_ARN', t
+assert json.loads(t[0]['Input']) == {'job_id': '$JOB_ID'}, t
+" "$rule_input"
+# local/events/poller-scheduled.json with this job's id: the same input.
+python3 -c '
+import json, sys
+event = json.load(open(sys.argv[1]))
+event["job_id"] = sys.argv[2]
+json.dump(event, open(sys.argv[3], "w"))
+' local/events/poller-scheduled.json "$JOB_ID" "$WORK/poller-event.json"
+say "ok: rule $POLL_RULE_PREFIX$JOB_ID targets the poller with {\"job_id\": \"$JOB_ID\"}"
+
+since=$(psql "$DATABASE_URL" -XAtqc "select now()")
+answer=$(invoke poller "$WORK/poller-event.json")
+check "
+assert v['job_id'] == '$JOB_ID' and v['outcome'] == 'ran', v
+assert len(v['ticks']) == 1, v
+assert v['ticks'][0]['fetched'] == 2 and v['ticks'][0]['failures'] == [], v
+" "$answer"
+rows=$(psql "$DATABASE_URL" -XAtqc "select string_agg(symbol || ':' || provider, ',' order by symbol)
+  from raw_market_data where fetched_at >= '$since' and event_delivered_at is not null")
+[ "$rows" = "AAPL:simulated,MSFT:simulated" ] ||
+  fail "raw_market_data rows of the poll (delivered to $KAFKA_TOPIC): '$rows', want AAPL and MSFT"
+say "ok: invoke poller {\"job_id\": \"$JOB_ID\"} -> $answer"
+say "ok: raw_market_data (delivered to $KAFKA_TOPIC): $rows"
+
+# --- ma-consumer ------------------------------------------------------------------------------
+
+event=local/events/msk-price-events.json
+answer=$(invoke ma-consumer "$event")
+check "assert (v['records'], v['points_added'], v['duplicates'], v['dead_letters']) == (6, 5, 0, 1), v
+# SMA-5 of AAPL; EMA-12 needs 12 points.
+assert v['averages_written'] == 1, v" "$answer"
+say "ok: invoke ma-consumer $event -> $answer"
+answer=$(invoke ma-consumer "$event")
+check "assert (v['records'], v['points_added'], v['duplicates']) == (6, 0, 5), v" "$answer"
+say "ok: the same batch again (a redelivery) -> $answer"
+
+# SMA-5 of AAPL: the mean of the fixture's five newest valid AAPL prices.
+expected=$(python3 -c '
+import base64, json, sys
+from decimal import Decimal
+points = []
+for records in json.load(open(sys.argv[1]))["records"].values():
+    for r in records:
+        try:
+            e = json.loads(base64.b64decode(r["value"]))
+            price = Decimal(str(e["price"]))
+        except Exception:
+            continue
+        if e.get("symbol") == "AAPL":
+            points.append((e["timestamp"], price))
+points.sort()
+last = [p for _, p in points[-5:]]
+assert len(last) == 5, points
+print(sum(last) / 5)
+' "$event")
+http GET '/prices/moving-average?symbol=AAPL&window=5'
+[ "$CODE" = 200 ] || fail "GET /prices/moving-average?symbol=AAPL&window=5: $CODE $BODY"
+check "
+from decimal import Decimal
+assert v['symbol'] == 'AAPL' and v['kind'] == 'sma' and v['window'] == 5, v
+assert abs(Decimal(str(v['value'])) - Decimal('$expected')) < Decimal('1e-9'), (v, '$expected')
+" "$BODY"
+say "ok: GET $URL/prices/moving-average?symbol=AAPL&window=5 -> 200 $BODY (expected $expected)"
+
+http DELETE "/prices/poll/$JOB_ID"
+[ "$CODE" = 204 ] || fail "DELETE /prices/poll/$JOB_ID: $CODE $BODY"
+if eventbridge DescribeRule "{\"Name\": \"$POLL_RULE_PREFIX$JOB_ID\"}" >/dev/null 2>&1; then
+  fail "rule $POLL_RULE_PREFIX$JOB_ID still exists after DELETE /prices/poll/$JOB_ID"
+fi
+JOB_ID=""
+say "ok: DELETE $URL/prices/poll/<job> -> 204, its rule is gone"
+say "all checks passed"
