@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Set up the real local stack and pass every test: the one command CI runs (.ci/run).
 #
-#   local/test.sh                       format, lint, tests, doc tests, smoke test of the runner,
-#                                       the functions under `cargo lambda watch` (local/lambda-e2e.sh)
+#   local/test.sh                       format, lint (Rust and CloudFormation), tests, doc tests,
+#                                       smoke test of the runner, the functions under
+#                                       `cargo lambda watch` (local/lambda-e2e.sh)
 #   local/test.sh -E 'test(redis)'      extra arguments go to the test runner (cargo nextest
 #                                       when installed, else cargo test)
 #
@@ -141,6 +142,8 @@ assert float(quote["price"]) > 0, quote
 phase stack "$ROOT/local/stack.sh" up
 phase dropdbs drop_test_databases
 phase fmt cargo fmt --all --check
+# cfn-lint and `sam validate --lint` on the SAM template and infra/ (tools installed once).
+phase templates "$ROOT/local/lint-templates.sh"
 phase clippy cargo clippy --workspace --all-targets --locked -- -D warnings
 phase tests run_tests "$@"
 if [ "$doc_tests" = yes ]; then phase doctests cargo test --workspace --doc --locked; fi
