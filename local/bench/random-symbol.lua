@@ -15,3 +15,5 @@ end
 request = function()
   return wrk.format("GET", "/prices/latest?symbol=B" .. math.random(1, 2000000000))
 end
+
+dofile("local/bench/latency.lua")
