@@ -66,3 +66,25 @@ impl RedisConnection {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::SecretString;
+    use std::time::Duration;
+
+    fn config(url: &str) -> RedisConfig {
+        RedisConfig {
+            url: SecretString::from(url.to_owned()),
+            key_prefix: "t:".into(),
+            timeout: Duration::from_millis(100),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_tls_url_is_accepted_as_elasticache_with_encryption_in_transit_needs() {
+        // Lazy: nothing connects, so an address that does not exist is fine here.
+        assert!(RedisConnection::open(&config("rediss://cache.example.invalid:6379")).is_ok());
+        assert!(RedisConnection::open(&config("redis://127.0.0.1:6379")).is_ok());
+    }
+}
