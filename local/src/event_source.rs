@@ -119,6 +119,8 @@ pub async fn run_kafka(
 ) -> Result<(), EventSourceError> {
     // The same context as the producer's: MSK IAM tokens when the cluster uses IAM.
     let source: StreamConsumer<KafkaContext> = client_config(kafka)
+        // A producer setting; a consumer only warns about it.
+        .remove("request.timeout.ms")
         .set("group.id", &settings.group_id)
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
