@@ -97,9 +97,10 @@ async fn a_broker_outage_of_a_minute_loses_no_event_and_counts_none_twice() {
         "delivered while the broker is up"
     );
     await_count(&db, "SELECT count(*) FROM price_points", 9).await;
-    // The local stand-in for the event source is stopped through the outage: once its group
-    // session has timed out, rdkafka's consumer does not get back into Tansu's group (see
-    // docs/benchmarks.md, fault injection). On AWS the event source mapping is AWS's own.
+    // The local stand-in for the event source is stopped through the outage: once a member's
+    // group session has timed out, Tansu 0.6 was seen never to complete the group's next
+    // rebalance, for that consumer or a new one in the same group (README, "Running on the
+    // real local stack"). On AWS the event source mapping is AWS's own.
     let (stop, done) = source;
     stop.send(()).unwrap();
     done.await.unwrap().unwrap();
