@@ -55,6 +55,13 @@ impl PriceEvent {
                 event.price
             )));
         }
+        if significant_digits(event.price) > MAX_PRICE_DIGITS {
+            return Err(EventDecodeError::Invalid(format!(
+                "price {} has more than {MAX_PRICE_DIGITS} significant digits, more than a JSON \
+                 number carries exactly",
+                event.price
+            )));
+        }
         let source = event.source.trim();
         if source.is_empty() || source.len() > MAX_SOURCE_LEN {
             return Err(EventDecodeError::Invalid(format!(
@@ -63,6 +70,15 @@ impl PriceEvent {
         }
         Ok(event)
     }
+}
+
+/// Most significant digits of a price: the event carries it as a JSON number (a double), which
+/// keeps up to 15 exactly, so a price with more would change on its way through.
+const MAX_PRICE_DIGITS: u32 = 15;
+
+fn significant_digits(price: Decimal) -> u32 {
+    let mantissa = price.normalize().mantissa().unsigned_abs();
+    mantissa.checked_ilog10().map_or(1, |log| log + 1)
 }
 
 /// Longest provider name an event may carry.
@@ -153,6 +169,7 @@ mod tests {
             format!(r#"{{"symbol":"AAPL","price":1.5,"timestamp":"2024-01-01T00:00:00Z","source":" ","raw_response_id":"{id}"}}"#),
             r#"{"symbol":"AAPL","price":1.5,"timestamp":"2024-01-01T00:00:00Z","source":"finnhub","raw_response_id":"nope"}"#.to_owned(),
             r#"{"symbol":"AAPL","price":"1.5","timestamp":"2024-01-01T00:00:00Z","source":"finnhub","raw_response_id":null}"#.to_owned(),
+            format!(r#"{{"symbol":"AAPL","price":22674926334825745,"timestamp":"2024-01-01T00:00:00Z","source":"finnhub","raw_response_id":"{id}"}}"#),
         ];
         for case in cases {
             assert!(PriceEvent::decode(case.as_bytes()).is_err(), "{case}");
