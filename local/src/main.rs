@@ -146,8 +146,9 @@ async fn main() -> anyhow::Result<()> {
             let Some(table) = &config.polling.jobs_table else {
                 bail!("JOBS_TABLE is not set: jobs are kept in memory, no table to create");
             };
+            let sdk = market_data::aws_sdk::load().await;
             let store =
-                DynamoJobStore::connect(table, config.polling.dynamodb_endpoint.as_deref()).await;
+                DynamoJobStore::connect(&sdk, table, config.polling.dynamodb_endpoint.as_deref());
             store
                 .create_table()
                 .await

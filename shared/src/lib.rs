@@ -10,6 +10,7 @@
 //! The function crates only translate their event types to these use cases and back.
 
 pub mod api_keys;
+pub mod aws_sdk;
 pub mod cache;
 pub mod config;
 pub mod domain;

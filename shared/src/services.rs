@@ -303,29 +303,37 @@ async fn polling_ports(
     Option<Arc<LocalScheduler>>,
 ) {
     let polling = &config.polling;
-    let jobs: Arc<dyn JobStore> = match &polling.jobs_table {
-        Some(table) => {
+    // Loaded once, for both clients, and only when one of them is configured.
+    let sdk = if polling.jobs_table.is_some() || polling.poller_function_arn.is_some() {
+        Some(crate::aws_sdk::load().await)
+    } else {
+        None
+    };
+    let jobs: Arc<dyn JobStore> = match (&polling.jobs_table, &sdk) {
+        (Some(table), Some(sdk)) => {
             ports.push(port("jobs", format!("dynamodb table {table}")));
-            Arc::new(DynamoJobStore::connect(table, polling.dynamodb_endpoint.as_deref()).await)
+            Arc::new(DynamoJobStore::connect(
+                sdk,
+                table,
+                polling.dynamodb_endpoint.as_deref(),
+            ))
         }
-        None => {
+        _ => {
             ports.push(port("jobs", "in-memory".into()));
             Arc::new(MemoryJobStore::new())
         }
     };
-    let (scheduler, local): (Arc<dyn Scheduler>, _) = match &polling.poller_function_arn {
-        Some(arn) => (
-            Arc::new(
-                EventBridgeScheduler::connect(
-                    arn,
-                    &polling.rule_prefix,
-                    polling.eventbridge_endpoint.as_deref(),
-                )
-                .await,
-            ),
+    let (scheduler, local): (Arc<dyn Scheduler>, _) = match (&polling.poller_function_arn, &sdk) {
+        (Some(arn), Some(sdk)) => (
+            Arc::new(EventBridgeScheduler::connect(
+                sdk,
+                arn,
+                &polling.rule_prefix,
+                polling.eventbridge_endpoint.as_deref(),
+            )),
             None,
         ),
-        None => {
+        _ => {
             let local = Arc::new(LocalScheduler::new());
             (Arc::clone(&local) as Arc<dyn Scheduler>, Some(local))
         }

@@ -10,8 +10,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_config::BehaviorVersion;
-use aws_config::timeout::TimeoutConfig;
+use aws_config::SdkConfig;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_dynamodb::types::{
@@ -44,19 +43,10 @@ impl DynamoJobStore {
         }
     }
 
-    /// A store whose client is configured as every AWS SDK is (region, credentials), with
-    /// `endpoint` (DynamoDB Local) when given, and bounded waits so a request never hangs.
-    pub async fn connect(table: impl Into<String>, endpoint: Option<&str>) -> Self {
-        let timeouts = TimeoutConfig::builder()
-            .connect_timeout(Duration::from_secs(2))
-            .operation_attempt_timeout(Duration::from_secs(3))
-            .operation_timeout(Duration::from_secs(8))
-            .build();
-        let sdk = aws_config::defaults(BehaviorVersion::latest())
-            .timeout_config(timeouts)
-            .load()
-            .await;
-        let mut config = aws_sdk_dynamodb::config::Builder::from(&sdk);
+    /// A store whose client starts from `sdk` (see [`crate::aws_sdk::load`]), with
+    /// `endpoint` (DynamoDB Local) when given.
+    pub fn connect(sdk: &SdkConfig, table: impl Into<String>, endpoint: Option<&str>) -> Self {
+        let mut config = aws_sdk_dynamodb::config::Builder::from(sdk);
         if let Some(url) = endpoint {
             config = config.endpoint_url(url);
         }

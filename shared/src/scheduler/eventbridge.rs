@@ -1,10 +1,7 @@
 //! EventBridge adapter of the scheduler: one rule per job, targeting the poller function.
 
-use std::time::Duration;
-
 use async_trait::async_trait;
-use aws_config::BehaviorVersion;
-use aws_config::timeout::TimeoutConfig;
+use aws_config::SdkConfig;
 use aws_sdk_eventbridge::Client;
 use aws_sdk_eventbridge::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_eventbridge::types::{RuleState, Target};
@@ -37,23 +34,15 @@ impl EventBridgeScheduler {
         }
     }
 
-    /// A scheduler whose client is configured as every AWS SDK is, with `endpoint` (moto)
-    /// when given, and bounded waits.
-    pub async fn connect(
+    /// A scheduler whose client starts from `sdk` (see [`crate::aws_sdk::load`]), with
+    /// `endpoint` (moto) when given.
+    pub fn connect(
+        sdk: &SdkConfig,
         target_arn: impl Into<String>,
         rule_prefix: impl Into<String>,
         endpoint: Option<&str>,
     ) -> Self {
-        let timeouts = TimeoutConfig::builder()
-            .connect_timeout(Duration::from_secs(2))
-            .operation_attempt_timeout(Duration::from_secs(3))
-            .operation_timeout(Duration::from_secs(8))
-            .build();
-        let sdk = aws_config::defaults(BehaviorVersion::latest())
-            .timeout_config(timeouts)
-            .load()
-            .await;
-        let mut config = aws_sdk_eventbridge::config::Builder::from(&sdk);
+        let mut config = aws_sdk_eventbridge::config::Builder::from(sdk);
         if let Some(url) = endpoint {
             config = config.endpoint_url(url);
         }

@@ -1,11 +1,8 @@
 //! AWS Secrets Manager adapter of the secrets port.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_config::BehaviorVersion;
-use aws_config::timeout::TimeoutConfig;
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
 use secrecy::SecretString;
@@ -34,16 +31,7 @@ impl SecretsManager {
     /// An adapter whose client is configured from the environment, as every AWS SDK is,
     /// with bounded waits: a cold start must not hang on an unreachable endpoint.
     pub async fn from_env() -> Self {
-        let timeouts = TimeoutConfig::builder()
-            .connect_timeout(Duration::from_secs(2))
-            .operation_attempt_timeout(Duration::from_secs(3))
-            .operation_timeout(Duration::from_secs(8))
-            .build();
-        let sdk_config = aws_config::defaults(BehaviorVersion::latest())
-            .timeout_config(timeouts)
-            .load()
-            .await;
-        Self::new(Client::new(&sdk_config))
+        Self::new(Client::new(&crate::aws_sdk::load().await))
     }
 }
 
