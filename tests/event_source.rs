@@ -4,18 +4,18 @@
 
 use std::time::Duration;
 
-use harness::postgres::{TestDb, admin_url, with_dbname};
+use harness::event_source::RunningSource;
+use harness::postgres::{TestDb, server_address};
 use harness::price_events::{assert_averages_match_recomputation, event, stored_points};
 use harness::proxy::Proxy;
 use harness::{TestApp, kafka, unique_name};
 use market_data::domain::{AverageSpec, PriceEvent};
 use market_data::events::{EventBus, KafkaBus};
-use market_data_local::event_source::{BatchSettings, run_kafka};
+use market_data_local::event_source::BatchSettings;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 use rust_decimal::Decimal;
-use tokio::sync::oneshot;
 
 const WINDOWS: &str = "sma:5,ema:4";
 
@@ -101,18 +101,7 @@ async fn events_on_the_broker_become_points_and_averages_and_offsets_are_committ
         .await;
     let topic = app.topic.clone().unwrap();
     let group = unique_name("mdb_t_group");
-    let kafka_config = app.config.kafka.clone().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let source = tokio::spawn({
-        let consumer = app.services.consumer.clone();
-        let settings = settings(&group);
-        async move {
-            run_kafka(&kafka_config, &settings, consumer, async {
-                let _ = stopped.await;
-            })
-            .await
-        }
-    });
+    let source = RunningSource::start(&app, settings(&group));
 
     let sent = events(&["AAPL", "MSFT", "NVDA"], 20, 0);
     publish(&app, &sent).await;
@@ -129,25 +118,15 @@ async fn events_on_the_broker_become_points_and_averages_and_offsets_are_committ
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    stop.send(()).unwrap();
-    source.await.unwrap().unwrap();
+    source.stop().await;
 }
 
 #[tokio::test]
 async fn a_database_cut_off_mid_run_delays_batches_but_loses_and_doubles_nothing() {
     // The consumer reaches its database through a proxy this test can cut.
     let db = TestDb::create().await;
-    let admin = admin_url();
-    let upstream = admin
-        .split_once("@")
-        .and_then(|(_, rest)| rest.split('/').next())
-        .unwrap()
-        .to_owned();
-    let proxy = Proxy::start(&upstream).await;
-    let through_proxy = with_dbname(
-        &admin.replace(&upstream, &proxy.addr().to_string()),
-        &db.name,
-    );
+    let proxy = Proxy::start(&server_address()).await;
+    let through_proxy = db.url_via(proxy.addr());
     let app = TestApp::builder()
         .kafka()
         .env("DATABASE_URL", &through_proxy)
@@ -155,19 +134,7 @@ async fn a_database_cut_off_mid_run_delays_batches_but_loses_and_doubles_nothing
         .env("MA_WINDOWS", WINDOWS)
         .build()
         .await;
-    let group = unique_name("mdb_t_group");
-    let kafka_config = app.config.kafka.clone().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let source = tokio::spawn({
-        let consumer = app.services.consumer.clone();
-        let settings = settings(&group);
-        async move {
-            run_kafka(&kafka_config, &settings, consumer, async {
-                let _ = stopped.await;
-            })
-            .await
-        }
-    });
+    let source = RunningSource::start(&app, settings(&unique_name("mdb_t_group")));
     let direct = db.client().await;
 
     let first = events(&["AAPL", "MSFT"], 10, 0);
@@ -191,6 +158,5 @@ async fn a_database_cut_off_mid_run_delays_batches_but_loses_and_doubles_nothing
     let points = stored_points(&direct).await;
     assert_eq!(points["AAPL"].len(), 20);
     assert_averages_match_recomputation(&direct, &AverageSpec::parse_list(WINDOWS).unwrap()).await;
-    stop.send(()).unwrap();
-    source.await.unwrap().unwrap();
+    source.stop().await;
 }

@@ -10,16 +10,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use harness::broker::PrivateBroker;
-use harness::postgres::{TestDb, admin_url, with_dbname};
+use harness::event_source::RunningSource;
+use harness::postgres::{TestDb, server_address};
 use harness::price_events::assert_averages_match_recomputation;
 use harness::proxy::Proxy;
 use harness::{Reply, TestApp, unique_name};
 use market_data::domain::{AverageSpec, ProviderId, Symbol};
-use market_data_local::event_source::{BatchSettings, run_kafka};
+use market_data_local::event_source::BatchSettings;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
-use tokio::sync::oneshot;
 
 const SYMBOLS: [&str; 3] = ["AAPL", "MSFT", "NVDA"];
 
@@ -101,9 +101,7 @@ async fn a_broker_outage_of_a_minute_loses_no_event_and_counts_none_twice() {
     // group session has timed out, Tansu 0.6 was seen never to complete the group's next
     // rebalance, for that consumer or a new one in the same group (README, "Running on the
     // real local stack"). On AWS the event source mapping is AWS's own.
-    let (stop, done) = source;
-    stop.send(()).unwrap();
-    done.await.unwrap().unwrap();
+    source.stop().await;
 
     // A minute without the broker, prices fetched all along.
     broker.freeze();
@@ -146,7 +144,7 @@ async fn a_broker_outage_of_a_minute_loses_no_event_and_counts_none_twice() {
 
     // The consumer, back in its group, resumes after its committed offsets and counts each
     // event once, however often the topic holds it.
-    let (stop, done) = start_consumer(&app, &group);
+    let source = start_consumer(&app, &group);
     await_count(
         &db,
         "SELECT count(*) FROM price_points",
@@ -159,34 +157,21 @@ async fn a_broker_outage_of_a_minute_loses_no_event_and_counts_none_twice() {
     );
     assert_averages_match_recomputation(&db, &AverageSpec::parse_list("sma:5,ema:4").unwrap())
         .await;
-    stop.send(()).unwrap();
-    done.await.unwrap().unwrap();
+    source.stop().await;
 }
 
-type Running = (
-    oneshot::Sender<()>,
-    tokio::task::JoinHandle<Result<(), market_data_local::event_source::EventSourceError>>,
-);
-
 /// Runs the local stand-in for the MSK event source on the app's topic, in `group`.
-fn start_consumer(app: &TestApp, group: &str) -> Running {
-    let (stop, stopped) = oneshot::channel::<()>();
-    let kafka = app.config.kafka.clone().unwrap();
-    let consumer = app.services.consumer.clone();
-    let settings = BatchSettings {
-        max_records: 100,
-        max_wait: Duration::from_millis(200),
-        group_id: group.to_owned(),
-        first_backoff: Duration::from_millis(200),
-        max_backoff: Duration::from_secs(2),
-    };
-    let task = tokio::spawn(async move {
-        run_kafka(&kafka, &settings, consumer, async {
-            let _ = stopped.await;
-        })
-        .await
-    });
-    (stop, task)
+fn start_consumer(app: &TestApp, group: &str) -> RunningSource {
+    RunningSource::start(
+        app,
+        BatchSettings {
+            max_records: 100,
+            max_wait: Duration::from_millis(200),
+            group_id: group.to_owned(),
+            first_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(2),
+        },
+    )
 }
 
 /// Waits (up to a minute) until `sql` counts `expected`, and checks it goes no further.
@@ -206,17 +191,8 @@ async fn await_count(db: &tokio_postgres::Client, sql: &str, expected: i64) {
 #[tokio::test]
 async fn with_postgres_cut_off_the_latest_price_still_answers() {
     let db = TestDb::create().await;
-    let admin = admin_url();
-    let upstream = admin
-        .split_once('@')
-        .and_then(|(_, rest)| rest.split('/').next())
-        .unwrap()
-        .to_owned();
-    let proxy = Proxy::start(&upstream).await;
-    let url = with_dbname(
-        &admin.replace(&upstream, &proxy.addr().to_string()),
-        &db.name,
-    );
+    let proxy = Proxy::start(&server_address()).await;
+    let url = db.url_via(proxy.addr());
     let app = TestApp::builder()
         .finnhub()
         .kafka()

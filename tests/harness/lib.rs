@@ -8,6 +8,7 @@
 pub mod app;
 pub mod broker;
 pub mod dynamodb;
+pub mod event_source;
 pub mod fake_finnhub;
 pub mod kafka;
 pub mod postgres;

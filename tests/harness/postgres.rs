@@ -35,10 +35,30 @@ impl TestDb {
         Self { name, url }
     }
 
+    /// This database's URL with the server's address replaced by `addr` (a proxy in front
+    /// of it, say).
+    pub fn url_via(&self, addr: std::net::SocketAddr) -> String {
+        let admin = admin_url();
+        with_dbname(
+            &admin.replace(&server_address(), &addr.to_string()),
+            &self.name,
+        )
+    }
+
     /// A connection to this database.
     pub async fn client(&self) -> tokio_postgres::Client {
         connect(&self.url).await
     }
+}
+
+/// The server's `host:port`.
+pub fn server_address() -> String {
+    let admin = admin_url();
+    admin
+        .split_once('@')
+        .and_then(|(_, rest)| rest.split('/').next())
+        .expect("MDB_TEST_DATABASE_URL is postgres://user@host:port/db")
+        .to_owned()
 }
 
 /// Connects and drives the connection in the background.
@@ -53,7 +73,7 @@ pub async fn connect(url: &str) -> tokio_postgres::Client {
 }
 
 /// `url` with its database name replaced.
-pub fn with_dbname(url: &str, db: &str) -> String {
+fn with_dbname(url: &str, db: &str) -> String {
     let (base, query) = match url.split_once('?') {
         Some((b, q)) => (b, Some(q)),
         None => (url, None),
