@@ -23,68 +23,39 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
+use market_data::Services;
 use market_data::config::KafkaConfig;
 use market_data::domain::{PriceEvent, Symbol};
 use market_data::events::{EventBus, KafkaBus};
-use market_data::{Config, Services};
 use market_data_local::event_source::{BatchSettings, run_kafka};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rust_decimal::Decimal;
 use tokio_postgres::NoTls;
 use uuid::Uuid;
 
+mod scratch;
+use scratch::Scratch;
+
 const EVENTS: usize = 100_000;
 const SYMBOLS: usize = 50;
-/// Partitions of each topic, as the stack's `price-events` topic has.
-const PARTITIONS: i32 = 3;
 /// Publishes in flight at once while producing.
 const IN_FLIGHT: usize = 1_000;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let admin_url = std::env::var("MDB_BENCH_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let bootstrap =
-        std::env::var("MDB_BENCH_KAFKA_BOOTSTRAP").unwrap_or_else(|_| "127.0.0.1:9092".into());
-
     println!(
         "max_records | produce events/s | start to last stored (s) | first stored to last (s) | consume events/s"
     );
     println!("---:|---:|---:|---:|---:");
     for max_records in [1_000, 10_000] {
-        let name = format!("mdb_bench_{}", Uuid::now_v7().simple());
-        let (client, connection) = tokio_postgres::connect(&admin_url, NoTls).await?;
-        tokio::spawn(connection);
-        client
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .await?;
-        let url = match admin_url.rsplit_once('/') {
-            Some((base, _)) => format!("{base}/{name}"),
-            None => anyhow::bail!("MDB_BENCH_DATABASE_URL needs a database name"),
-        };
-        let admin: AdminClient<DefaultClientContext> = rdkafka::ClientConfig::new()
-            .set("bootstrap.servers", &bootstrap)
-            .create()?;
-        let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-        for result in admin
-            .create_topics(
-                &[NewTopic::new(&name, PARTITIONS, TopicReplication::Fixed(1))],
-                &options,
-            )
-            .await?
-        {
-            result.map_err(|(topic, e)| anyhow::anyhow!("create topic {topic}: {e}"))?;
-        }
-
-        let result = run(&url, &bootstrap, &name, max_records).await;
-
-        if let Err(e) = admin.delete_topics(&[&name], &options).await {
-            eprintln!("topic {name} not deleted: {e}");
-        }
-        client
-            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .await?;
+        let scratch = Scratch::create().await?;
+        let result = run(
+            &scratch.database_url,
+            &scratch.bootstrap,
+            &scratch.name,
+            max_records,
+        )
+        .await;
+        scratch.remove().await?;
         let figures = result?;
         println!(
             "{max_records} | {:.0} | {:.2} | {:.2} | {:.0}",
@@ -117,15 +88,7 @@ async fn run(
         ("KAFKA_BOOTSTRAP_SERVERS", bootstrap),
         ("KAFKA_TOPIC", topic),
     ];
-    let config = Config::load(
-        |k| {
-            vars.iter()
-                .find(|(n, _)| *n == k)
-                .map(|(_, v)| (*v).to_owned())
-        },
-        None,
-    )
-    .await?;
+    let config = scratch::config(&vars).await?;
     let kafka = config.kafka.clone().context("Kafka is configured")?;
     let services = Services::from_config(&config).await?;
 

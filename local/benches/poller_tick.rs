@@ -32,13 +32,13 @@ use axum::Router;
 use axum::extract::Query;
 use axum::routing::get;
 use chrono::Utc;
+use market_data::Services;
 use market_data::domain::{ProviderId, Symbol};
 use market_data::jobs::{Job, JobId, JobStatus};
-use market_data::{Config, Services};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use serde_json::json;
-use tokio_postgres::NoTls;
+
+mod scratch;
+use scratch::Scratch;
 use uuid::Uuid;
 
 /// The provider stand-in's answer time.
@@ -48,53 +48,19 @@ const REPEATS: usize = 3;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let admin_url = std::env::var("MDB_BENCH_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let bootstrap =
-        std::env::var("MDB_BENCH_KAFKA_BOOTSTRAP").unwrap_or_else(|_| "127.0.0.1:9092".into());
     let redis =
         std::env::var("MDB_BENCH_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-
-    let name = format!("mdb_bench_{}", Uuid::now_v7().simple());
-    let (client, connection) = tokio_postgres::connect(&admin_url, NoTls).await?;
-    tokio::spawn(connection);
-    client
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await?;
-    let url = match admin_url.rsplit_once('/') {
-        Some((base, _)) => format!("{base}/{name}"),
-        None => anyhow::bail!("MDB_BENCH_DATABASE_URL needs a database name"),
-    };
-    let admin: AdminClient<DefaultClientContext> = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", &bootstrap)
-        .create()?;
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-    for result in admin
-        .create_topics(
-            &[NewTopic::new(&name, 3, TopicReplication::Fixed(1))],
-            &options,
-        )
-        .await?
-    {
-        result.map_err(|(topic, e)| anyhow::anyhow!("create topic {topic}: {e}"))?;
-    }
-
+    let scratch = Scratch::create().await?;
     let provider = start_provider().await?;
     let env = Env {
-        database: url,
-        bootstrap,
+        database: scratch.database_url.clone(),
+        bootstrap: scratch.bootstrap.clone(),
         redis,
-        topic: name.clone(),
+        topic: scratch.name.clone(),
         provider,
     };
     let result = run(&env).await;
-
-    if let Err(e) = admin.delete_topics(&[&name], &options).await {
-        eprintln!("topic {name} not deleted: {e}");
-    }
-    client
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .await?;
+    scratch.remove().await?;
     result
 }
 
@@ -186,16 +152,7 @@ async fn services(env: &Env, concurrency: usize) -> anyhow::Result<Services> {
         ("POLL_CONCURRENCY", concurrency.as_str()),
         ("POLL_FINNHUB_CALLS_PER_MINUTE", "100000"),
     ];
-    let config = Config::load(
-        |k| {
-            vars.iter()
-                .find(|(n, _)| *n == k)
-                .map(|(_, v)| (*v).to_owned())
-        },
-        None,
-    )
-    .await?;
-    Ok(Services::from_config(&config).await?)
+    Ok(Services::from_config(&scratch::config(&vars).await?).await?)
 }
 
 /// Writes an active job for `symbols`, due now, into the job store.
