@@ -9,21 +9,13 @@ use market_data::domain::{ProviderId, Symbol};
 use market_data::jobs::{Job, JobId, JobStatus, JobStore, JobStoreError};
 
 fn job(symbols: &[&str], interval: u32) -> Job {
-    let now = Utc::now();
-    Job {
-        id: JobId::generate(),
-        symbols: symbols.iter().map(|s| Symbol::parse(s).unwrap()).collect(),
-        interval_secs: interval,
-        provider: ProviderId::Finnhub,
-        status: JobStatus::Active,
-        created_at: now,
-        updated_at: now,
-        last_run_at: None,
-        next_run_at: now,
-        run_count: 0,
-        last_error: None,
-        version: 1,
-    }
+    Job::new(
+        symbols.iter().map(|s| Symbol::parse(s).unwrap()).collect(),
+        interval,
+        ProviderId::Finnhub,
+        JobStatus::Active,
+        Utc::now(),
+    )
 }
 
 #[tokio::test]

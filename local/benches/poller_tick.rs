@@ -157,21 +157,13 @@ async fn services(env: &Env, concurrency: usize) -> anyhow::Result<Services> {
 
 /// Writes an active job for `symbols`, due now, into the job store.
 async fn store_job(services: &Services, symbols: &[Symbol]) -> anyhow::Result<JobId> {
-    let now = Utc::now();
-    let job = Job {
-        id: JobId::generate(),
-        symbols: symbols.to_vec(),
-        interval_secs: 3_600,
-        provider: ProviderId::Finnhub,
-        status: JobStatus::Active,
-        created_at: now,
-        updated_at: now,
-        last_run_at: None,
-        next_run_at: now,
-        run_count: 0,
-        last_error: None,
-        version: 1,
-    };
+    let job = Job::new(
+        symbols.to_vec(),
+        3_600,
+        ProviderId::Finnhub,
+        JobStatus::Active,
+        Utc::now(),
+    );
     services.polling.jobs().create(&job).await?;
     Ok(job.id)
 }

@@ -46,6 +46,17 @@ pub enum WiringError {
     Http(#[from] reqwest::Error),
 }
 
+/// Why a function could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The configuration is invalid.
+    #[error("invalid configuration: {0}")]
+    Config(#[from] crate::config::ConfigError),
+    /// An adapter could not be set up.
+    #[error("could not set up the adapters: {0}")]
+    Wiring(#[from] WiringError),
+}
+
 /// What the HTTP edge needs: who may call, how often, from where, for how long.
 pub struct Edge {
     /// The accepted API keys; `None` when the API is open.
@@ -116,6 +127,16 @@ pub struct Services {
 }
 
 impl Services {
+    /// What every Lambda function does once per container: reads the configuration from the
+    /// environment, builds every adapter, and logs which one serves each port.
+    pub async fn from_env() -> Result<Self, StartupError> {
+        let services = Self::from_config(&Config::from_env().await?).await?;
+        for p in services.ports() {
+            tracing::info!(port = p.port, adapter = %p.adapter, "adapter");
+        }
+        Ok(services)
+    }
+
     /// Picks and builds every adapter from `config`; applies migrations first when
     /// `DATABASE_MIGRATE_ON_START` asks for it (a failure there is logged, not fatal).
     pub async fn from_config(config: &Config) -> Result<Self, WiringError> {

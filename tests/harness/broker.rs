@@ -4,11 +4,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
-
-use crate::{endpoint, unique_name};
+use crate::endpoint;
 
 /// A running private broker; killed when dropped.
 pub struct PrivateBroker {
@@ -67,26 +63,7 @@ impl PrivateBroker {
 
     /// Creates a topic of `partitions` partitions; returns its name.
     pub async fn create_topic(&self, partitions: i32) -> String {
-        let topic = unique_name("mdb_t");
-        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-            .set("bootstrap.servers", self.bootstrap())
-            .create()
-            .expect("admin client");
-        let results = admin
-            .create_topics(
-                &[NewTopic::new(
-                    &topic,
-                    partitions,
-                    TopicReplication::Fixed(1),
-                )],
-                &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
-            )
-            .await
-            .expect("create topic");
-        for r in results {
-            r.unwrap_or_else(|(t, e)| panic!("create topic {t}: {e}"));
-        }
-        topic
+        crate::kafka::create_topic_at(&self.bootstrap(), partitions).await
     }
 
     /// Freezes the broker (SIGSTOP): connections stay open and nothing answers, as in a

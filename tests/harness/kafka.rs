@@ -17,9 +17,15 @@ pub fn bootstrap() -> String {
 
 /// Creates a topic with `partitions` partitions that no other test uses.
 pub async fn create_topic(partitions: i32) -> String {
+    create_topic_at(&bootstrap(), partitions).await
+}
+
+/// Creates a topic with `partitions` partitions that no other test uses, on the broker at
+/// `bootstrap`.
+pub async fn create_topic_at(bootstrap: &str, partitions: i32) -> String {
     let topic = unique_name("mdb_t");
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap())
+        .set("bootstrap.servers", bootstrap)
         .create()
         .expect("admin client");
     let results = admin
@@ -33,10 +39,7 @@ pub async fn create_topic(partitions: i32) -> String {
         )
         .await
         .unwrap_or_else(|e| {
-            panic!(
-                "the broker at {} must be running (local/test.sh starts it): {e}",
-                bootstrap()
-            )
+            panic!("the broker at {bootstrap} must be running (local/test.sh starts it): {e}")
         });
     for r in results {
         r.unwrap_or_else(|(t, e)| panic!("create topic {t}: {e}"));

@@ -137,6 +137,32 @@ pub struct Job {
     pub version: u64,
 }
 
+impl Job {
+    /// A job with a new id, made `now` in `status`: never run, due at once, first version.
+    pub fn new(
+        symbols: Vec<Symbol>,
+        interval_secs: u32,
+        provider: ProviderId,
+        status: JobStatus,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id: JobId::generate(),
+            symbols,
+            interval_secs,
+            provider,
+            status,
+            created_at: now,
+            updated_at: now,
+            last_run_at: None,
+            next_run_at: now,
+            run_count: 0,
+            last_error: None,
+            version: 1,
+        }
+    }
+}
+
 /// One page of a listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobPage {

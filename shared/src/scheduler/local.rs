@@ -103,21 +103,13 @@ mod tests {
     use std::time::Duration;
 
     fn job(interval_secs: u32) -> Job {
-        let now = Utc::now();
-        Job {
-            id: JobId::generate(),
-            symbols: vec![Symbol::parse("AAPL").unwrap()],
+        Job::new(
+            vec![Symbol::parse("AAPL").unwrap()],
             interval_secs,
-            provider: ProviderId::Simulated,
-            status: JobStatus::Active,
-            created_at: now,
-            updated_at: now,
-            last_run_at: None,
-            next_run_at: now,
-            run_count: 0,
-            last_error: None,
-            version: 1,
-        }
+            ProviderId::Simulated,
+            JobStatus::Active,
+            Utc::now(),
+        )
     }
 
     #[tokio::test]

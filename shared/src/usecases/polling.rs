@@ -190,21 +190,13 @@ impl PollingService {
     /// returns. On failure, nothing is left active or scheduled.
     pub async fn create(&self, new: NewJob) -> Result<Job, PollingError> {
         let symbols = validate(&new)?;
-        let now = Utc::now();
-        let pending = Job {
-            id: JobId::generate(),
+        let pending = Job::new(
             symbols,
-            interval_secs: new.interval_secs,
-            provider: new.provider,
-            status: JobStatus::Pending,
-            created_at: now,
-            updated_at: now,
-            last_run_at: None,
-            next_run_at: now,
-            run_count: 0,
-            last_error: None,
-            version: 1,
-        };
+            new.interval_secs,
+            new.provider,
+            JobStatus::Pending,
+            Utc::now(),
+        );
         self.jobs.create(&pending).await?;
         if let Err(e) = self.scheduler.schedule(&pending).await {
             // The scheduler removed any half-made rule; the job must go too.
