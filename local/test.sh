@@ -17,6 +17,9 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/mdb/target}
+# Every checkout builds its own copies of the workspace's crates; incremental caches of them
+# would only pile up in the shared target directory (they filled this machine's disk once).
+export CARGO_INCREMENTAL=0
 export MDB_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres
 export MDB_TEST_REDIS_URL=redis://127.0.0.1:6379
 export MDB_TEST_KAFKA_BOOTSTRAP=127.0.0.1:9092
