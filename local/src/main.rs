@@ -16,10 +16,14 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use market_data::jobs::{DynamoJobStore, JobStatus};
+use market_data::config::ProcessEnv;
+use market_data::domain::JobStatus;
+use market_data::jobs::DynamoJobStore;
 use market_data::scheduler::Scheduler;
 use market_data::{Config, Services, telemetry};
 use market_data_local::event_source::{self, BatchSettings};
+use price_api::AppState;
+use price_api::edge::EdgeConfig;
 use tokio::net::TcpListener;
 use tracing::{error, info, warn};
 
@@ -103,7 +107,13 @@ impl ConsumerArgs {
 async fn main() -> anyhow::Result<()> {
     telemetry::init();
     let cli = Cli::parse();
-    let config = Config::from_env().await.context("invalid configuration")?;
+    let process = ProcessEnv::read().await;
+    let config = Config::read(&process.env())
+        .await
+        .context("invalid configuration")?;
+    let edge = EdgeConfig::from_env(&process.env())
+        .await
+        .context("invalid configuration")?;
     let services = Services::from_config(&config)
         .await
         .context("could not set up the adapters")?;
@@ -117,7 +127,7 @@ async fn main() -> anyhow::Result<()> {
         ),
     };
     match command {
-        Command::Serve(args) => serve(&config, services, args.addr, &args.consumer).await,
+        Command::Serve(args) => serve(&config, services, edge, args.addr, &args.consumer).await,
         Command::Migrate => {
             let Some(pg) = services.postgres() else {
                 bail!("DATABASE_URL (or DATABASE_SECRET_ID) is not set: nothing to migrate");
@@ -143,12 +153,12 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::CreateJobsTable => {
-            let Some(table) = &config.polling.jobs_table else {
+            let Some(jobs) = &config.jobs else {
                 bail!("JOBS_TABLE is not set: jobs are kept in memory, no table to create");
             };
+            let table = &jobs.table;
             let sdk = market_data::aws_sdk::load().await;
-            let store =
-                DynamoJobStore::connect(&sdk, table, config.polling.dynamodb_endpoint.as_deref());
+            let store = DynamoJobStore::connect(&sdk, table, jobs.endpoint.as_deref());
             store
                 .create_table()
                 .await
@@ -198,11 +208,11 @@ async fn emulate_eventbridge(services: &Services) -> anyhow::Result<()> {
     let Some(scheduler) = services.local_scheduler() else {
         return Ok(());
     };
-    let for_poller = services.clone();
+    let ticks = services.ticks.clone();
     scheduler.set_target(Arc::new(move |input| {
-        let services = for_poller.clone();
+        let ticks = ticks.clone();
         Box::pin(async move {
-            if let Err(e) = poller::handle_json(&services, input).await {
+            if let Err(e) = poller::handle_json(&ticks, input).await {
                 warn!(error = %e, "local poll failed");
             }
         })
@@ -211,7 +221,8 @@ async fn emulate_eventbridge(services: &Services) -> anyhow::Result<()> {
     let mut resumed = 0;
     loop {
         let page = services
-            .polling
+            .api
+            .jobs
             .list(100, cursor.as_deref())
             .await
             .context("could not list the polling jobs")?;
@@ -233,11 +244,13 @@ async fn emulate_eventbridge(services: &Services) -> anyhow::Result<()> {
 async fn serve(
     config: &Config,
     services: Services,
+    edge: EdgeConfig,
     addr: SocketAddr,
     consumer: &ConsumerArgs,
 ) -> anyhow::Result<()> {
+    let state = AppState::new(services.api.clone(), edge);
     println!("market-data local runner");
-    for p in services.ports() {
+    for p in services.ports().iter().chain(&state.edge.describe()) {
         println!("  {:<20} {}", p.port, p.adapter);
     }
     println!(
@@ -254,7 +267,7 @@ async fn serve(
     println!("listening on http://{addr}  (try /prices/latest?symbol=AAPL, docs at /docs)");
     info!(%addr, "serving");
     // With the peer address, so the rate limit can tell clients apart.
-    let app = price_api::router(services).into_make_service_with_connect_info::<SocketAddr>();
+    let app = price_api::router(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

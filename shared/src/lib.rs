@@ -3,21 +3,22 @@
 //! - [`domain`]: plain types and rules (symbols, quotes, price events), no I/O.
 //! - Ports and their adapters: [`providers`], [`cache`], [`store`], [`events`], [`secrets`],
 //!   [`ratelimit`], [`jobs`], [`scheduler`], and the metrics of [`telemetry`].
-//! - [`api_keys`]: who a request is, when the API asks.
 //! - [`usecases`]: what the functions do, written against the ports.
-//! - [`config`] and [`services`]: reading the configuration once and picking each adapter.
+//! - [`config`] and [`services`]: reading the configuration once and building, for each
+//!   function, the adapters it uses; [`readiness`]: what `/ready` checks.
 //!
 //! The function crates only translate their event types to these use cases and back.
 
-pub mod api_keys;
 pub mod aws_sdk;
 pub mod cache;
+pub mod cause;
 pub mod config;
 pub mod domain;
 pub mod events;
 pub mod jobs;
 pub mod providers;
 pub mod ratelimit;
+pub mod readiness;
 pub mod redis_connection;
 pub mod scheduler;
 pub mod secrets;

@@ -16,8 +16,19 @@ use market_data::usecases::{ConsumeReport, ConsumedRecord, PriceConsumer};
 #[derive(Debug, thiserror::Error)]
 pub enum HandlerError {
     /// The database failed or could not be reached.
-    #[error("batch not stored, to be retried: {0}")]
+    #[error("batch not stored: {0}")]
     Store(#[from] StoreError),
+}
+
+impl HandlerError {
+    /// Whether delivering the same batch again can succeed: yes when the database was away,
+    /// no when it refused the statement (the batch itself is at fault).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            HandlerError::Store(StoreError::Unavailable(_)) => true,
+            HandlerError::Store(StoreError::Query(_)) => false,
+        }
+    }
 }
 
 /// Consumes one MSK event. Records that are not valid price events become dead letters; a

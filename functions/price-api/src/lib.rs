@@ -4,16 +4,19 @@
 //! and the tests all serve, so what is tested is what runs.
 
 pub mod client;
+pub mod edge;
 pub mod extract;
 pub mod middleware;
 pub mod openapi;
 pub mod problem;
 pub mod routes;
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::http::{Method, StatusCode, Uri};
 use axum::middleware::{from_fn, from_fn_with_state};
-use market_data::Services;
+use market_data::services::ApiServices;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -22,23 +25,45 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::edge::{Edge, EdgeConfig};
 use crate::middleware::{access, problems, request_log, security_headers};
 use crate::openapi::ApiDoc;
 use crate::problem::Problem;
 
+/// What every handler and the edge share: the API's use cases and the edge as built.
+#[derive(Clone)]
+pub struct AppState {
+    /// The use cases and their adapters.
+    pub api: ApiServices,
+    /// Who may call, and how often.
+    pub edge: Arc<Edge>,
+}
+
+impl AppState {
+    /// The state of `api` behind the edge `config` asks for (its limiter shares the API's
+    /// Redis connection).
+    pub fn new(api: ApiServices, config: EdgeConfig) -> Self {
+        let edge = Edge::new(config, api.redis.clone());
+        Self {
+            api,
+            edge: Arc::new(edge),
+        }
+    }
+}
+
 /// The API's router over the process's shared state: every documented route, the
 /// documentation pages, and the edge layers.
-pub fn router(services: Services) -> Router {
+pub fn router(state: AppState) -> Router {
     let (api, openapi) = api_routes().split_for_parts();
     let app = api
         .merge(routes::docs::routes(openapi))
-        .with_state(services.clone());
-    with_edge(app, &services)
+        .with_state(state.clone());
+    with_edge(app, &state)
 }
 
 /// The API's routes with their OpenAPI paths: one list, so a route cannot be served
 /// without being documented.
-pub fn api_routes() -> OpenApiRouter<Services> {
+pub fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(routes::latest::latest_price))
         .routes(routes!(routes::history::history))
@@ -58,20 +83,20 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// Wraps `routes` in the layers every route shares (see [`middleware`]), and answers
 /// unknown routes with a problem.
-pub fn with_edge(routes: Router, services: &Services) -> Router {
-    let http = &services.edge.http;
+pub fn with_edge(routes: Router, state: &AppState) -> Router {
+    let edge = &state.edge;
     routes.fallback(no_route).layer(
         ServiceBuilder::new()
             .layer(from_fn(request_log::request_log))
             .layer(CatchPanicLayer::custom(problems::panic_problem))
             .layer(from_fn(security_headers::security_headers))
-            .option_layer(security_headers::cors(&http.cors_allowed_origins))
+            .option_layer(security_headers::cors(&edge.cors_allowed_origins))
             .layer(from_fn(problems::problem_for_errors))
             .layer(TimeoutLayer::with_status_code(
                 StatusCode::SERVICE_UNAVAILABLE,
-                http.request_timeout,
+                edge.request_timeout,
             ))
-            .layer(from_fn_with_state(services.clone(), access::access))
+            .layer(from_fn_with_state(state.clone(), access::access))
             .layer(RequestBodyLimitLayer::new(middleware::MAX_BODY_BYTES)),
     )
 }
@@ -98,12 +123,16 @@ mod tests {
     #[tokio::test]
     async fn a_panicking_handler_is_a_500_problem_and_the_router_goes_on() {
         let config = market_data::Config::load(|_| None, None).await.unwrap();
-        let services = Services::from_config(&config).await.unwrap();
+        let api = ApiServices::from_config(&config).await.unwrap();
+        let edge = EdgeConfig::from_env(&market_data::config::Env::new(&|_| None, None))
+            .await
+            .unwrap();
+        let state = AppState::new(api, edge);
         let app = with_edge(
             Router::new()
                 .route("/boom", axum::routing::get(boom))
                 .route("/fine", axum::routing::get(|| async { "ok" })),
-            &services,
+            &state,
         );
         let response = app
             .clone()

@@ -5,14 +5,17 @@
 //! enough to answer without asking the provider is decided from its `fetched_at`
 //! ([`TieredCache`]), so a stale entry can still stand in when the provider fails.
 
+mod config;
 mod memory;
 mod redis;
 mod tiered;
 
 use async_trait::async_trait;
 
+use crate::cause::Cause;
 use crate::domain::{ProviderId, Quote, Symbol};
 
+pub use config::CacheConfig;
 pub use memory::MemoryCache;
 pub use redis::RedisCache;
 pub use tiered::{CacheLookup, CacheTier, TieredCache};
@@ -22,10 +25,10 @@ pub use tiered::{CacheLookup, CacheTier, TieredCache};
 pub enum CacheError {
     /// The server could not be reached, or did not answer in time.
     #[error("cache unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] Cause),
     /// A stored entry could not be read back.
     #[error("cache entry unreadable: {0}")]
-    Corrupt(String),
+    Corrupt(#[source] Cause),
 }
 
 /// The cache port, one tier of it.

@@ -11,6 +11,7 @@ use chrono::Utc;
 use redis::AsyncCommands;
 
 use super::{CacheError, QuoteCache};
+use crate::cause::Cause;
 use crate::domain::{ProviderId, Quote, Symbol};
 use crate::redis_connection::RedisConnection;
 
@@ -49,8 +50,9 @@ impl QuoteCache for RedisCache {
             .await
             .map_err(|e| CacheError::Unavailable(e.0))?;
         raw.map(|bytes: Vec<u8>| {
-            serde_json::from_slice(&bytes)
-                .map_err(|e| CacheError::Corrupt(format!("{}: {e}", self.key(provider, symbol))))
+            serde_json::from_slice(&bytes).map_err(|e| {
+                CacheError::Corrupt(Cause::msg(format!("{}: {e}", self.key(provider, symbol))))
+            })
         })
         .transpose()
     }
@@ -60,7 +62,7 @@ impl QuoteCache for RedisCache {
         let Some(remaining) = self.retention.checked_sub(age).filter(|d| !d.is_zero()) else {
             return Ok(());
         };
-        let value = serde_json::to_vec(quote).map_err(|e| CacheError::Corrupt(e.to_string()))?;
+        let value = serde_json::to_vec(quote).map_err(|e| CacheError::Corrupt(Cause::new(e)))?;
         let key = self.key(quote.provider, &quote.symbol);
         let millis = u64::try_from(remaining.as_millis())
             .unwrap_or(u64::MAX)

@@ -6,8 +6,8 @@ use std::time::Duration;
 use chrono::Utc;
 use tracing::warn;
 
+use super::CacheConfig;
 use super::{MemoryCache, QuoteCache};
-use crate::config::CacheConfig;
 use crate::domain::{ProviderId, Quote, Symbol};
 
 /// Which tier answered a lookup.

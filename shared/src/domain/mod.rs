@@ -4,6 +4,8 @@
 //! these types at the edges.
 
 mod averages;
+pub mod bounded;
+mod job;
 mod price_event;
 mod provider_id;
 mod quote;
@@ -12,6 +14,10 @@ mod symbol;
 pub use averages::{
     AVERAGE_DECIMAL_PLACES, AverageKind, AverageSpec, AverageSpecError, DEFAULT_AVERAGES,
     EMA_LOOKBACK_WINDOWS, MAX_WINDOW, MovingAverage, PricePoint, averages_at,
+};
+pub use job::{
+    BadJobId, JOB_ID_PREFIX, Job, JobId, JobPage, JobStatus, UnknownJobStatus, decode_cursor,
+    encode_cursor,
 };
 pub use price_event::{EventDecodeError, PriceEvent};
 pub use provider_id::{ProviderId, UnknownProvider};

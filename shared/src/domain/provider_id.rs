@@ -28,6 +28,14 @@ impl ProviderId {
     /// Every provider, in a stable order, for listings and error messages.
     pub const ALL: [ProviderId; 2] = [ProviderId::Finnhub, ProviderId::Simulated];
 
+    /// The name of its port in readiness and the runner's banner (`provider:finnhub`).
+    pub fn port_name(self) -> &'static str {
+        match self {
+            ProviderId::Finnhub => "provider:finnhub",
+            ProviderId::Simulated => "provider:simulated",
+        }
+    }
+
     /// The lower-case name used in URLs, events, cache keys and the database.
     pub fn as_str(self) -> &'static str {
         match self {

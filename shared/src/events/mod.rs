@@ -1,16 +1,15 @@
 //! The event bus: where price events go once a quote is stored.
 
 mod in_process;
-mod kafka;
+pub mod kafka;
 
 use async_trait::async_trait;
 
+use crate::cause::Cause;
 use crate::domain::PriceEvent;
 
 pub use in_process::InProcessBus;
-pub use kafka::{
-    KafkaBus, KafkaContext, MskIamToken, TOKEN_TIMEOUT, TokenError, client_config, msk_iam_token,
-};
+pub use kafka::{KafkaBus, KafkaConfig, KafkaContext};
 
 /// An event the bus could not confirm. The raw row stays marked undelivered, and the
 /// re-publisher tries again later.
@@ -18,10 +17,10 @@ pub use kafka::{
 pub enum PublishError {
     /// The broker did not confirm delivery in time, or refused the message.
     #[error("event not delivered: {0}")]
-    NotDelivered(String),
+    NotDelivered(#[source] Cause),
     /// The bus is not usable at all (bad settings, topic missing).
     #[error("event bus unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] Cause),
 }
 
 /// The event-bus port.

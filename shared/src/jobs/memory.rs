@@ -6,7 +6,8 @@ use std::ops::Bound;
 use async_trait::async_trait;
 use tokio::sync::Mutex;
 
-use super::{Job, JobId, JobPage, JobStore, JobStoreError, decode_cursor, encode_cursor};
+use crate::domain::{Job, JobId, JobPage, encode_cursor};
+use crate::jobs::{JobStore, JobStoreError, decode_cursor};
 
 /// Jobs in memory, ordered by id (so by creation time); lost when the process ends.
 #[derive(Default)]

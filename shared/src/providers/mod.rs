@@ -1,6 +1,10 @@
 //! The quote-provider port, its adapters, and the registry that picks one per request.
+//!
+//! Everything about one provider lives in its own folder (its client, its settings, its
+//! tests). Adding one means a folder here, a line in [`ProvidersConfig`] and [`Providers`],
+//! and its id in [`ProviderId`].
 
-mod finnhub;
+pub mod finnhub;
 mod simulated;
 
 use std::collections::BTreeMap;
@@ -9,11 +13,37 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::config::Config;
+use crate::config::{ConfigError, Env};
 use crate::domain::{FetchedQuote, ProviderId, Symbol};
 
-pub use finnhub::Finnhub;
+pub use finnhub::{Finnhub, FinnhubConfig};
 pub use simulated::Simulated;
+
+/// Every provider's settings, and which one answers a request that names none.
+#[derive(Debug, Clone)]
+pub struct ProvidersConfig {
+    /// Finnhub, when it has a key.
+    pub finnhub: Option<FinnhubConfig>,
+    /// The provider used when a request names none (`DEFAULT_PROVIDER`; else Finnhub when
+    /// it has a key, else `simulated`).
+    pub default_provider: ProviderId,
+}
+
+impl ProvidersConfig {
+    /// Reads each provider's settings.
+    pub async fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
+        let finnhub = FinnhubConfig::from_env(env).await?;
+        let default_provider = match env.parsed::<ProviderId>("DEFAULT_PROVIDER")? {
+            Some(id) => id,
+            None if finnhub.is_some() => ProviderId::Finnhub,
+            None => ProviderId::Simulated,
+        };
+        Ok(Self {
+            finnhub,
+            default_provider,
+        })
+    }
+}
 
 /// How asking a provider for a quote can fail, in terms a caller can act on.
 ///
@@ -88,12 +118,39 @@ impl Providers {
     }
 
     /// Every provider the configuration allows: `simulated` always, Finnhub with a key.
-    pub fn from_config(config: &Config) -> Result<Self, reqwest::Error> {
+    pub fn from_config(config: &ProvidersConfig) -> Result<Self, reqwest::Error> {
         let mut providers: Vec<Arc<dyn QuoteProvider>> = vec![Arc::new(Simulated::new())];
-        if let Some(finnhub) = Finnhub::from_config(&config.finnhub)? {
-            providers.push(Arc::new(finnhub));
+        if let Some(finnhub) = config
+            .finnhub
+            .as_ref()
+            .map(Finnhub::from_config)
+            .transpose()?
+        {
+            providers.extend(finnhub.map(|f| Arc::new(f) as Arc<dyn QuoteProvider>));
         }
         Ok(Self::new(providers, config.default_provider))
+    }
+
+    /// Each known provider with what serves it, for the runner's banner and `/ready`.
+    pub fn describe(config: &ProvidersConfig) -> Vec<(ProviderId, String)> {
+        ProviderId::ALL
+            .into_iter()
+            .map(|id| {
+                let adapter = match id {
+                    ProviderId::Finnhub => match &config.finnhub {
+                        Some(f) => f.describe(),
+                        None => format!("not configured (set {})", missing_setting(id)),
+                    },
+                    ProviderId::Simulated => "built-in random walk".into(),
+                };
+                let default = if id == config.default_provider {
+                    " [default]"
+                } else {
+                    ""
+                };
+                (id, format!("{adapter}{default}"))
+            })
+            .collect()
     }
 
     /// The provider used when a request names none.
@@ -120,7 +177,7 @@ impl Providers {
 
 fn missing_setting(id: ProviderId) -> &'static str {
     match id {
-        ProviderId::Finnhub => "FINNHUB_API_KEY or FINNHUB_API_KEY_SECRET_ID",
+        ProviderId::Finnhub => finnhub::FINNHUB_SETTING,
         ProviderId::Simulated => "nothing (the simulated provider is built in)",
     }
 }

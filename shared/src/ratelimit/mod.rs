@@ -23,7 +23,7 @@ pub use redis::RedisRateLimiter;
 /// A limiter that could not decide.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("rate limiter unavailable: {0}")]
-pub struct RateLimitError(pub String);
+pub struct RateLimitError(#[source] pub crate::cause::Cause);
 
 /// The rate-limiter port: may the client `key` make one more request under `quota`?
 #[async_trait]

@@ -58,7 +58,9 @@ impl RateLimiter for RedisRateLimiter {
             .await
             .map_err(|e| RateLimitError(e.0))?;
         let [allowed, remaining, reset_us, retry_us] = reply[..] else {
-            return Err(RateLimitError(format!("unexpected script reply {reply:?}")));
+            return Err(RateLimitError(crate::cause::Cause::msg(format!(
+                "unexpected script reply {reply:?}"
+            ))));
         };
         let micros = |us: i64| Duration::from_micros(u64::try_from(us).unwrap_or(0));
         Ok(Decision {

@@ -12,7 +12,8 @@ use futures::future::BoxFuture;
 use tokio::task::AbortHandle;
 
 use super::{PollInput, Scheduler, SchedulerError, rule_period};
-use crate::jobs::{Job, JobId};
+use crate::cause::Cause;
+use crate::domain::{Job, JobId};
 
 /// What a timer invokes: the poller's handler, given the rule's input.
 pub type LocalTarget = Arc<dyn Fn(serde_json::Value) -> BoxFuture<'static, ()> + Send + Sync>;
@@ -61,7 +62,7 @@ impl Scheduler for LocalScheduler {
     async fn schedule(&self, job: &Job) -> Result<(), SchedulerError> {
         let period = rule_period(job.interval_secs);
         let input: serde_json::Value = serde_json::from_str(&PollInput::for_job(&job.id).to_json())
-            .map_err(|e| SchedulerError::Unavailable(e.to_string()))?;
+            .map_err(|e| SchedulerError::Unavailable(Cause::new(e)))?;
         let target = Arc::clone(&self.target);
         let timer = tokio::spawn(async move {
             let mut ticker = tokio::time::interval(period);
@@ -97,8 +98,8 @@ impl Scheduler for LocalScheduler {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::JobStatus;
     use crate::domain::{ProviderId, Symbol};
-    use crate::jobs::JobStatus;
     use chrono::Utc;
     use std::time::Duration;
 

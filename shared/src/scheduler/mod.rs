@@ -8,7 +8,7 @@
 //! interval, checked against the job's `next_run_at` ([`TICK_WINDOW`]). Without
 //! configuration, [`LocalScheduler`] does the same with tokio timers in this process.
 
-mod eventbridge;
+pub mod eventbridge;
 mod local;
 
 use std::time::Duration;
@@ -16,9 +16,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::jobs::{Job, JobId};
+use crate::cause::Cause;
+use crate::domain::{Job, JobId};
 
-pub use eventbridge::EventBridgeScheduler;
+pub use eventbridge::{EventBridgeConfig, EventBridgeScheduler};
 pub use local::{LocalScheduler, LocalTarget};
 
 /// How far ahead of an invocation's start the poller runs due ticks: one rule period of a
@@ -70,7 +71,7 @@ pub fn rule_period(interval_secs: u32) -> Duration {
 pub enum SchedulerError {
     /// The scheduler could not be reached or refused the request.
     #[error("scheduler unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] Cause),
 }
 
 /// The scheduler port: makes the poller run a job, or stop running it.

@@ -4,11 +4,13 @@
 //! CloudWatch Logs Insights can query; elsewhere they are compact text. `RUST_LOG` sets
 //! the level (default `info`). Metrics are in [`metrics`].
 
+mod config;
 pub mod metrics;
 
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
+pub use config::{MetricsConfig, MetricsMode};
 pub use metrics::{EmfMetrics, LogMetrics, Measurement, Metrics, MetricsSink, NoMetrics, Unit};
 
 /// Whether this process runs inside AWS Lambda.

@@ -65,6 +65,7 @@ impl PriceConsumer {
     /// Consumes one batch, atomically: a record that is not a valid event becomes a dead
     /// letter and the rest go on; an event seen before changes nothing. A store error fails
     /// the whole batch, with nothing written, so that its source delivers it again.
+    #[tracing::instrument(skip_all, fields(records = records.len()))]
     pub async fn consume(&self, records: &[ConsumedRecord]) -> Result<ConsumeReport, StoreError> {
         let started = Instant::now();
         let mut batch = ConsumedBatch::default();

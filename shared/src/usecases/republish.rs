@@ -53,6 +53,7 @@ impl Republisher {
     /// the bus stops confirming. At the first event the bus does not confirm, the rest of
     /// the batch is not tried (the bus is down; each would wait the delivery timeout): those
     /// rows are given back, due again after [`RETRY_AFTER_FAILURE`].
+    #[tracing::instrument(skip(self))]
     pub async fn run(&self, batch: usize) -> Result<RepublishReport, StoreError> {
         let mut report = RepublishReport::default();
         loop {

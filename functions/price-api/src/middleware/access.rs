@@ -8,9 +8,9 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use market_data::Services;
 use market_data::ratelimit::{Decision, whole_seconds};
 
+use crate::AppState;
 use crate::client;
 use crate::problem::Problem;
 
@@ -50,16 +50,12 @@ fn is_public(path: &str) -> bool {
 }
 
 /// Authenticates and rate-limits, then adds the `RateLimit-*` headers to the answer.
-pub async fn access(
-    State(services): State<Services>,
-    mut request: Request,
-    next: Next,
-) -> Response {
+pub async fn access(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let path = request.uri().path().to_owned();
     if is_unlimited(&path) {
         return next.run(request).await;
     }
-    let edge = &services.edge;
+    let edge = &state.edge;
 
     let presented = request
         .headers()
@@ -102,7 +98,8 @@ pub async fn access(
     };
     let decision = edge.limiter.check(&limiter_key, quota).await;
     if !decision.allowed {
-        services
+        state
+            .api
             .metrics
             .count("RateLimited", vec![("Caller", caller_kind(&caller).into())]);
         let retry = decision.retry_after.unwrap_or_default();

@@ -1,10 +1,10 @@
 //! `GET /health` (liveness) and `GET /ready` (each dependency's state).
 
+use crate::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use market_data::Services;
-use market_data::services::DependencyState;
+use market_data::readiness::{DependencyState, DependencyStatus};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -54,7 +54,7 @@ impl From<DependencyState> for Dependency {
         Self {
             port: d.port.to_owned(),
             adapter: d.adapter,
-            status: d.status.to_owned(),
+            status: d.status.as_str().to_owned(),
             detail: d.detail,
         }
     }
@@ -98,16 +98,12 @@ pub async fn health() -> Json<Health> {
     ),
     security((), ("api_key" = [])),
 )]
-pub async fn ready(State(services): State<Services>) -> (StatusCode, Json<Readiness>) {
-    let dependencies: Vec<Dependency> = services
-        .readiness()
-        .await
-        .into_iter()
-        .map(Dependency::from)
-        .collect();
-    let all_up = dependencies
-        .iter()
-        .all(|d| d.status == "up" || d.status == "not_configured");
+pub async fn ready(
+    State(AppState { api: services, .. }): State<AppState>,
+) -> (StatusCode, Json<Readiness>) {
+    let states = services.readiness.check().await;
+    let all_up = states.iter().all(|d| d.status != DependencyStatus::Down);
+    let dependencies: Vec<Dependency> = states.into_iter().map(Dependency::from).collect();
     let (code, status) = if all_up {
         (StatusCode::OK, "ready")
     } else {

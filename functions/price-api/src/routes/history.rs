@@ -1,11 +1,11 @@
 //! `GET /prices/history?symbol=AAPL`: the price points the consumer stored, newest first.
 
+use crate::AppState;
 use axum::Json;
 use axum::extract::State;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
-use market_data::Services;
 use market_data::domain::{PricePoint, Symbol};
 use market_data::store::HistoryQuery;
 use market_data::usecases::{DEFAULT_PAGE, MAX_PAGE};
@@ -112,7 +112,7 @@ impl From<PricePoint> for PointResponse {
     security((), ("api_key" = [])),
 )]
 pub async fn history(
-    State(services): State<Services>,
+    State(AppState { api: services, .. }): State<AppState>,
     ProblemQuery(params): ProblemQuery<HistoryParams>,
 ) -> Result<Json<HistoryResponse>, Problem> {
     let raw_symbol = params

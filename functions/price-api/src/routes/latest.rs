@@ -1,10 +1,10 @@
 //! `GET /prices/latest?symbol=AAPL&provider=finnhub`: the latest price of one symbol.
 
+use crate::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use market_data::Services;
 use market_data::cache::CacheTier;
 use market_data::domain::{ProviderId, Symbol};
 use market_data::usecases::{LatestPrice, Origin};
@@ -139,7 +139,7 @@ impl From<LatestPrice> for PriceResponse {
     security((), ("api_key" = [])),
 )]
 pub async fn latest_price(
-    State(services): State<Services>,
+    State(AppState { api: services, .. }): State<AppState>,
     ProblemQuery(params): ProblemQuery<LatestParams>,
 ) -> Result<Response, Problem> {
     let raw_symbol = params

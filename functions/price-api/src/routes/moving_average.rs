@@ -1,10 +1,10 @@
 //! `GET /prices/moving-average?symbol=AAPL&window=5&kind=sma`: the latest stored average.
 
+use crate::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use market_data::Services;
 use market_data::domain::{AverageKind, AverageSpec, MAX_WINDOW, MovingAverage, Symbol};
 use market_data::usecases::AverageError;
 use rust_decimal::Decimal;
@@ -90,7 +90,7 @@ impl From<MovingAverage> for AverageResponse {
     security((), ("api_key" = [])),
 )]
 pub async fn moving_average(
-    State(services): State<Services>,
+    State(AppState { api: services, .. }): State<AppState>,
     ProblemQuery(params): ProblemQuery<AverageParams>,
 ) -> Result<Json<AverageResponse>, Problem> {
     let raw_symbol = params

@@ -4,15 +4,15 @@
 //! (symbol count, interval range) and the consistency between the job store and the
 //! scheduler live in `market_data::usecases::polling`.
 
+use crate::AppState;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use market_data::Services;
-use market_data::domain::{ProviderId, Symbol};
-use market_data::jobs::{Job, JobId, JobStoreError};
+use market_data::domain::{Job, JobId, ProviderId, Symbol};
+use market_data::jobs::JobStoreError;
 use market_data::usecases::polling::{MAX_PAGE, MAX_SYMBOLS};
 use market_data::usecases::{NewJob, PollingError};
 use serde::{Deserialize, Serialize};
@@ -277,12 +277,12 @@ fn parse_request(body: &[u8]) -> Result<(PollRequest, Vec<Symbol>), Problem> {
     security((), ("api_key" = [])),
 )]
 pub async fn create_job(
-    State(services): State<Services>,
+    State(AppState { api: services, .. }): State<AppState>,
     body: Bytes,
 ) -> Result<Response, Problem> {
     let (request, symbols) = parse_request(&body)?;
     let provider = match request.provider.as_deref().map(str::trim) {
-        None | Some("") => services.polling.default_provider(),
+        None | Some("") => services.jobs.default_provider(),
         Some(p) => p
             .parse::<ProviderId>()
             .map_err(|e| Problem::bad_parameter(format!("invalid `provider`: {e}")))?,
@@ -297,7 +297,7 @@ pub async fn create_job(
     }
     let interval_secs = u32::try_from(request.interval).unwrap_or(u32::MAX);
     let job = services
-        .polling
+        .jobs
         .create(NewJob {
             symbols,
             interval_secs,
@@ -336,7 +336,7 @@ pub async fn create_job(
     security((), ("api_key" = [])),
 )]
 pub async fn list_jobs(
-    State(services): State<Services>,
+    State(AppState { api: services, .. }): State<AppState>,
     ProblemQuery(params): ProblemQuery<ListParams>,
 ) -> Result<Json<JobList>, Problem> {
     let limit = match params.limit.as_deref().map(str::trim) {
@@ -352,7 +352,7 @@ pub async fn list_jobs(
             })?,
     };
     let cursor = params.cursor.filter(|c| !c.trim().is_empty());
-    let page = services.polling.list(limit, cursor.as_deref()).await?;
+    let page = services.jobs.list(limit, cursor.as_deref()).await?;
     Ok(Json(JobList {
         jobs: page.jobs.iter().map(JobView::from).collect(),
         next_cursor: page.next_cursor,
@@ -383,10 +383,10 @@ fn unknown_job_example() -> serde_json::Value {
     security((), ("api_key" = [])),
 )]
 pub async fn get_job(
-    State(services): State<Services>,
+    State(AppState { api: services, .. }): State<AppState>,
     Path(raw): Path<String>,
 ) -> Result<Json<JobView>, Problem> {
-    let job = services.polling.get(&job_id(&raw)?).await?;
+    let job = services.jobs.get(&job_id(&raw)?).await?;
     Ok(Json(JobView::from(&job)))
 }
 
@@ -414,10 +414,10 @@ pub async fn get_job(
     security((), ("api_key" = [])),
 )]
 pub async fn delete_job(
-    State(services): State<Services>,
+    State(AppState { api: services, .. }): State<AppState>,
     Path(raw): Path<String>,
 ) -> Result<StatusCode, Problem> {
-    services.polling.delete(&job_id(&raw)?).await?;
+    services.jobs.delete(&job_id(&raw)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -440,10 +440,10 @@ pub async fn delete_job(
     security((), ("api_key" = [])),
 )]
 pub async fn pause_job(
-    State(services): State<Services>,
+    State(AppState { api: services, .. }): State<AppState>,
     Path(raw): Path<String>,
 ) -> Result<Json<JobView>, Problem> {
-    let job = services.polling.pause(&job_id(&raw)?).await?;
+    let job = services.jobs.pause(&job_id(&raw)?).await?;
     Ok(Json(JobView::from(&job)))
 }
 
@@ -470,9 +470,9 @@ pub async fn pause_job(
     security((), ("api_key" = [])),
 )]
 pub async fn resume_job(
-    State(services): State<Services>,
+    State(AppState { api: services, .. }): State<AppState>,
     Path(raw): Path<String>,
 ) -> Result<Json<JobView>, Problem> {
-    let job = services.polling.resume(&job_id(&raw)?).await?;
+    let job = services.jobs.resume(&job_id(&raw)?).await?;
     Ok(Json(JobView::from(&job)))
 }

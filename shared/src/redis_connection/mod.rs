@@ -10,12 +10,16 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use secrecy::ExposeSecret;
 
-use crate::config::RedisConfig;
+use crate::cause::Cause;
+
+mod config;
+
+pub use config::RedisConfig;
 
 /// A Redis operation that did not complete, or a URL that cannot be used.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{0}")]
-pub struct RedisFailure(pub String);
+pub struct RedisFailure(#[source] pub Cause);
 
 /// A shared, lazily connected, time-bounded Redis connection with the deployment's key prefix.
 #[derive(Clone)]
@@ -30,14 +34,14 @@ impl RedisConnection {
     /// malformed URL (without quoting it: it may hold a password).
     pub fn open(config: &RedisConfig) -> Result<Self, RedisFailure> {
         let client = redis::Client::open(config.url.expose_secret())
-            .map_err(|e| RedisFailure(format!("invalid REDIS_URL: {:?}", e.kind())))?;
+            .map_err(|e| RedisFailure(Cause::msg(format!("invalid REDIS_URL: {:?}", e.kind()))))?;
         let manager_config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(config.timeout))
             .set_response_timeout(Some(config.timeout))
             .set_number_of_retries(1)
             .set_max_delay(config.timeout);
         let manager = ConnectionManager::new_lazy_with_config(client, manager_config)
-            .map_err(|e| RedisFailure(e.to_string()))?;
+            .map_err(|e| RedisFailure(Cause::new(e)))?;
         Ok(Self {
             manager,
             key_prefix: config.key_prefix.clone(),
@@ -58,11 +62,11 @@ impl RedisConnection {
     {
         match tokio::time::timeout(self.timeout, op(self.manager.clone())).await {
             Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(RedisFailure(e.to_string())),
-            Err(_) => Err(RedisFailure(format!(
+            Ok(Err(e)) => Err(RedisFailure(Cause::new(e))),
+            Err(_) => Err(RedisFailure(Cause::msg(format!(
                 "no answer within {} ms",
                 self.timeout.as_millis()
-            ))),
+            )))),
         }
     }
 }

@@ -6,6 +6,10 @@
 //! `market-data-local create-jobs-table` and by the tests; the SAM template declares the
 //! same key schema.
 
+mod config;
+
+pub use config::DynamoJobsConfig;
+
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -19,8 +23,10 @@ use aws_sdk_dynamodb::types::{
 };
 use chrono::{DateTime, Utc};
 
-use super::{Job, JobId, JobPage, JobStore, JobStoreError, decode_cursor, encode_cursor};
+use crate::cause::Cause;
 use crate::domain::Symbol;
+use crate::domain::{Job, JobId, JobPage, encode_cursor};
+use crate::jobs::{JobStore, JobStoreError, decode_cursor};
 
 /// The table's partition key, as the SAM template declares it.
 pub const JOBS_TABLE_KEY: &str = "job_id";
@@ -61,7 +67,7 @@ impl DynamoJobStore {
     /// Creates the table (on-demand billing, key `job_id`) unless it exists, waits until it
     /// is active, and switches point-in-time recovery on where the service supports it.
     pub async fn create_table(&self) -> Result<(), JobStoreError> {
-        let key = |e| JobStoreError::Unavailable(format!("table definition: {e}"));
+        let key = |e| JobStoreError::Unavailable(Cause::msg(format!("table definition: {e}")));
         let created = self
             .client
             .create_table()
@@ -141,7 +147,7 @@ where
     E: std::error::Error + ProvideErrorMetadata + 'static,
     R: std::fmt::Debug,
 {
-    JobStoreError::Unavailable(DisplayErrorContext(&e).to_string())
+    JobStoreError::Unavailable(Cause::msg(DisplayErrorContext(&e).to_string()))
 }
 
 fn conditional_failed<E, R>(e: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool
@@ -183,7 +189,7 @@ fn to_item(job: &Job) -> Item {
 }
 
 fn from_item(item: &Item) -> Result<Job, JobStoreError> {
-    let bad = |what: &str| JobStoreError::Malformed(what.to_owned());
+    let bad = |what: &str| JobStoreError::Malformed(Cause::msg(what.to_owned()));
     let text = |name: &str| -> Result<&str, JobStoreError> {
         item.get(name)
             .and_then(|v| v.as_s().ok())
@@ -289,7 +295,7 @@ impl JobStore for DynamoJobStore {
                     .get(JOBS_TABLE_KEY)
                     .and_then(|v| v.as_s().ok())
                     .and_then(|s| JobId::parse(s).ok())
-                    .ok_or_else(|| JobStoreError::Malformed("last evaluated key".into()))?;
+                    .ok_or_else(|| JobStoreError::Malformed(Cause::msg("last evaluated key")))?;
                 Some(encode_cursor(&id))
             }
             None => None,

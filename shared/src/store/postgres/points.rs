@@ -13,9 +13,10 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use super::postgres::query_error;
-use super::{AppliedBatch, ConsumedBatch, HistoryQuery, PointStore, PostgresStore, StoreError};
+use super::{PostgresStore, query_error};
+use crate::cause::Cause;
 use crate::domain::{AverageSpec, MovingAverage, PricePoint, Symbol, averages_at};
+use crate::store::{AppliedBatch, ConsumedBatch, HistoryQuery, PointStore, StoreError};
 
 /// Serialises batches that touch the same symbol (consumers of different partitions, or a
 /// rebalance), so each computes its averages over every point committed before it. Taken
@@ -255,7 +256,7 @@ async fn recompute(
     for row in rows {
         let symbol: String = row.get(0);
         let parsed = Symbol::parse(&symbol)
-            .map_err(|e| StoreError::Query(format!("stored symbol {symbol:?}: {e}")))?;
+            .map_err(|e| StoreError::Query(Cause::msg(format!("stored symbol {symbol:?}: {e}"))))?;
         points.entry(symbol).or_default().push(PricePoint {
             raw_response_id: row.get(1),
             symbol: parsed,

@@ -11,8 +11,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{PriceStore, StoreError};
+mod points;
+
+pub use points::MemoryPointStore;
+
+use crate::cause::Cause;
 use crate::domain::{FetchedQuote, PriceEvent};
+use crate::store::{PriceStore, StoreError};
 
 /// One stored raw response.
 #[derive(Debug, Clone)]
@@ -85,7 +90,9 @@ impl PriceStore for MemoryStore {
     ) -> Result<(), StoreError> {
         let mut rows = self.lock();
         if rows.by_id.contains_key(&id) {
-            return Err(StoreError::Query(format!("duplicate raw row id {id}")));
+            return Err(StoreError::Query(Cause::msg(format!(
+                "duplicate raw row id {id}"
+            ))));
         }
         rows.by_id.insert(
             id,

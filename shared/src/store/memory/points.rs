@@ -12,8 +12,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{AppliedBatch, ConsumedBatch, DeadLetter, HistoryQuery, PointStore, StoreError};
 use crate::domain::{AverageSpec, MovingAverage, PricePoint, Symbol, averages_at};
+use crate::store::{AppliedBatch, ConsumedBatch, DeadLetter, HistoryQuery, PointStore, StoreError};
 
 /// Points kept per symbol.
 pub const POINTS_PER_SYMBOL: usize = 10_000;

@@ -14,10 +14,15 @@ use secrecy::ExposeSecret;
 use tokio_postgres::NoTls;
 use uuid::Uuid;
 
-use super::migrations::{MIGRATION_LOCK_KEY, MIGRATIONS};
-use super::{PriceStore, StoreError};
-use crate::config::DatabaseConfig;
+mod config;
+mod points;
+
+pub use config::DatabaseConfig;
+
+use crate::cause::Cause;
 use crate::domain::{FetchedQuote, PriceEvent, Symbol};
+use crate::store::migrations::{MIGRATION_LOCK_KEY, MIGRATIONS};
+use crate::store::{PriceStore, StoreError};
 
 /// Longest wait for a connection, new or pooled.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -34,8 +39,9 @@ pub struct PostgresStore {
 impl PostgresStore {
     /// A store on the database of `config`. Does not connect yet; fails only on a bad URL.
     pub fn new(config: &DatabaseConfig) -> Result<Self, StoreError> {
-        let mut pg = tokio_postgres::Config::from_str(config.url.expose_secret())
-            .map_err(|e| StoreError::Unavailable(format!("invalid DATABASE_URL: {e}")))?;
+        let mut pg = tokio_postgres::Config::from_str(config.url.expose_secret()).map_err(|e| {
+            StoreError::Unavailable(Cause::msg(format!("invalid DATABASE_URL: {e}")))
+        })?;
         if pg.get_connect_timeout().is_none() {
             pg.connect_timeout(CONNECT_TIMEOUT);
         }
@@ -65,7 +71,7 @@ impl PostgresStore {
             })
             .runtime(Runtime::Tokio1)
             .build()
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            .map_err(|e| StoreError::Unavailable(Cause::new(e)))?;
         Ok(Self { pool })
     }
 
@@ -74,11 +80,11 @@ impl PostgresStore {
         &self.pool
     }
 
-    pub(super) async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         self.pool
             .get()
             .await
-            .map_err(|e| StoreError::Unavailable(e.to_string()))
+            .map_err(|e| StoreError::Unavailable(Cause::new(e)))
     }
 
     /// Applies every migration not yet applied, in one transaction under an advisory lock.
@@ -111,9 +117,9 @@ impl PostgresStore {
             .collect();
         let mut now_applied = Vec::new();
         for m in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
-            tx.batch_execute(m.sql)
-                .await
-                .map_err(|e| StoreError::Query(format!("{}: {}", m.name, describe(&e))))?;
+            tx.batch_execute(m.sql).await.map_err(|e| {
+                StoreError::Query(Cause::msg(format!("{}: {}", m.name, describe(&e))))
+            })?;
             tx.execute(
                 "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
                 &[&m.version, &m.name],
@@ -198,8 +204,9 @@ impl PriceStore for PostgresStore {
                 let symbol: String = row.get(1);
                 Ok(PriceEvent {
                     raw_response_id: row.get(0),
-                    symbol: Symbol::parse(&symbol)
-                        .map_err(|e| StoreError::Query(format!("stored symbol {symbol:?}: {e}")))?,
+                    symbol: Symbol::parse(&symbol).map_err(|e| {
+                        StoreError::Query(Cause::msg(format!("stored symbol {symbol:?}: {e}")))
+                    })?,
                     source: row.get(2),
                     price: row.get::<_, Decimal>(3),
                     timestamp: row.get(4),
@@ -228,8 +235,32 @@ impl PriceStore for PostgresStore {
     }
 }
 
-/// A database error with the server's message when there is one (`tokio_postgres::Error`
-/// alone displays as just "db error").
+/// A PostgreSQL error shown with the server's message (`tokio_postgres::Error` alone displays
+/// as just "db error"), the client's error kept as its source.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct PgError {
+    message: String,
+    #[source]
+    source: tokio_postgres::Error,
+}
+
+impl PgError {
+    /// The server's SQLSTATE, when the server refused the statement.
+    pub fn code(&self) -> Option<&tokio_postgres::error::SqlState> {
+        self.source.code()
+    }
+}
+
+impl From<tokio_postgres::Error> for PgError {
+    fn from(source: tokio_postgres::Error) -> Self {
+        Self {
+            message: describe(&source),
+            source,
+        }
+    }
+}
+
 fn describe(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => format!("{}: {}", db.code().code(), db.message()),
@@ -240,10 +271,10 @@ fn describe(e: &tokio_postgres::Error) -> String {
     }
 }
 
-pub(super) fn query_error(e: tokio_postgres::Error) -> StoreError {
+fn query_error(e: tokio_postgres::Error) -> StoreError {
     if e.is_closed() || e.as_db_error().is_none() && std::error::Error::source(&e).is_some() {
-        StoreError::Unavailable(describe(&e))
+        StoreError::Unavailable(Cause::new(PgError::from(e)))
     } else {
-        StoreError::Query(describe(&e))
+        StoreError::Query(Cause::new(PgError::from(e)))
     }
 }

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::ratelimit::Quota;
+use market_data::ratelimit::Quota;
 
 /// Shortest key accepted: anything shorter is guessable.
 pub const MIN_KEY_LEN: usize = 16;

@@ -4,6 +4,10 @@
 //! answers and the mapping of its failure modes to [`ProviderError`]. One `reqwest` client
 //! (and so one connection pool) is built per process and reused by every invocation.
 
+mod config;
+
+pub use config::{FINNHUB_DEFAULT_BASE_URL, FINNHUB_SETTING, FinnhubConfig};
+
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -15,7 +19,6 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 
 use super::{ProviderError, QuoteProvider};
-use crate::config::FinnhubConfig;
 use crate::domain::{FetchedQuote, ProviderId, Quote, Symbol, fetch_time_now};
 
 /// Bodies larger than this are not a quote; reading stops there.

@@ -1,5 +1,9 @@
 //! EventBridge adapter of the scheduler: one rule per job, targeting the poller function.
 
+mod config;
+
+pub use config::{DEFAULT_RULE_PREFIX, EventBridgeConfig};
+
 use async_trait::async_trait;
 use aws_config::SdkConfig;
 use aws_sdk_eventbridge::Client;
@@ -7,7 +11,8 @@ use aws_sdk_eventbridge::error::{DisplayErrorContext, ProvideErrorMetadata, SdkE
 use aws_sdk_eventbridge::types::{RuleState, Target};
 
 use super::{PollInput, Scheduler, SchedulerError, rate_expression};
-use crate::jobs::{Job, JobId};
+use crate::cause::Cause;
+use crate::domain::{Job, JobId};
 
 /// The id of the one target of every job rule.
 pub const TARGET_ID: &str = "poller";
@@ -68,7 +73,7 @@ where
     E: std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    SchedulerError::Unavailable(DisplayErrorContext(&e).to_string())
+    SchedulerError::Unavailable(Cause::msg(DisplayErrorContext(&e).to_string()))
 }
 
 fn not_found<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
@@ -98,7 +103,7 @@ impl Scheduler for EventBridgeScheduler {
             .arn(&self.target_arn)
             .input(PollInput::for_job(&job.id).to_json())
             .build()
-            .map_err(|e| SchedulerError::Unavailable(e.to_string()));
+            .map_err(|e| SchedulerError::Unavailable(Cause::new(e)));
         let outcome = match target {
             Ok(target) => match self
                 .client
@@ -109,7 +114,7 @@ impl Scheduler for EventBridgeScheduler {
                 .await
             {
                 Ok(out) if out.failed_entry_count() > 0 => Err(SchedulerError::Unavailable(
-                    format!("target not added: {:?}", out.failed_entries()),
+                    Cause::msg(format!("target not added: {:?}", out.failed_entries())),
                 )),
                 Ok(_) => Ok(()),
                 Err(e) => Err(unavailable(e)),

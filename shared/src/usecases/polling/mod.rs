@@ -1,0 +1,196 @@
+//! Polling jobs: their rules, and the two use cases built on them.
+//!
+//! - [`JobAdmin`] (`admin.rs`): creating, inspecting, pausing, resuming and deleting jobs,
+//!   for the API;
+//! - [`TickRunner`] (`ticks.rs`): running a job's due ticks when the scheduler invokes the
+//!   poller.
+//!
+//! Consistency between the job store and the scheduler, whatever call fails:
+//! - no rule without a job: a job is stored (as `pending`) before its rule is made, and
+//!   deleted only after its rule is gone;
+//! - no active job without a rule: a job becomes `active` only after its rule exists, and
+//!   is paused before its rule is removed.
+//!
+//! A tick is claimed before it runs, by a write conditional on the job's version that
+//! moves `next_run_at` on; a poller that loses the race skips the tick.
+
+mod admin;
+mod ticks;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+
+use crate::config::{ConfigError, Env};
+use crate::domain::bounded::check_bounded;
+use crate::domain::{Job, JobId, ProviderId, Symbol};
+use crate::jobs::{JobStore, JobStoreError};
+use crate::scheduler::{SchedulerError, TICK_WINDOW};
+
+pub use admin::JobAdmin;
+pub use ticks::{RunOutcome, RunReport, SymbolFailure, TickReport, TickRunner};
+
+/// Shortest interval between two ticks, in seconds.
+pub const MIN_INTERVAL_SECS: u32 = 10;
+/// Longest interval between two ticks, in seconds (a day).
+pub const MAX_INTERVAL_SECS: u32 = 86_400;
+/// Most symbols one job may poll.
+pub const MAX_SYMBOLS: usize = 50;
+/// Most jobs one page of a listing holds.
+pub const MAX_PAGE: usize = 100;
+
+/// How many times a read-modify-write is retried when a concurrent writer wins.
+const WRITE_ATTEMPTS: usize = 5;
+
+/// What a new job asks for, before validation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewJob {
+    /// The symbols, already parsed; duplicates are removed.
+    pub symbols: Vec<Symbol>,
+    /// Seconds between ticks.
+    pub interval_secs: u32,
+    /// The provider to ask.
+    pub provider: ProviderId,
+}
+
+/// How polling uses the providers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PollSettings {
+    /// Most provider calls of one tick in flight at once.
+    pub concurrency: usize,
+    /// Finnhub calls per minute all pollers together may make (its free tier allows 60).
+    pub finnhub_calls_per_minute: u32,
+    /// How far ahead of an invocation's start its due ticks are run ([`TICK_WINDOW`]).
+    pub tick_window: Duration,
+}
+
+impl PollSettings {
+    /// `POLL_CONCURRENCY`, `POLL_FINNHUB_CALLS_PER_MINUTE` (Finnhub's free tier allows 60),
+    /// `POLL_TICK_WINDOW_SECONDS` (default 60: the period of a `rate(1 minute)` rule; shorter
+    /// only in tests).
+    pub fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            concurrency: env.number("POLL_CONCURRENCY", 8, 1..=64)?,
+            finnhub_calls_per_minute: env.number(
+                "POLL_FINNHUB_CALLS_PER_MINUTE",
+                60,
+                1..=100_000,
+            )?,
+            tick_window: Duration::from_secs(env.number("POLL_TICK_WINDOW_SECONDS", 60, 1..=60)?),
+        })
+    }
+}
+
+impl Default for PollSettings {
+    fn default() -> Self {
+        Self {
+            concurrency: 8,
+            finnhub_calls_per_minute: 60,
+            tick_window: TICK_WINDOW,
+        }
+    }
+}
+
+/// Why a polling operation did not complete.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PollingError {
+    /// The request breaks a rule of jobs (symbol count, interval range).
+    #[error("{0}")]
+    Invalid(String),
+    /// There is no job with that id.
+    #[error("no polling job {0}")]
+    NotFound(JobId),
+    /// The job store failed.
+    #[error(transparent)]
+    Store(#[from] JobStoreError),
+    /// The scheduler failed; the job was left consistent (see the module documentation).
+    #[error(transparent)]
+    Scheduler(#[from] SchedulerError),
+}
+
+/// Reads job `id`, lets `change` modify it (returning whether it did), and writes it back
+/// conditionally, retrying when another writer got there first.
+async fn update(
+    jobs: &Arc<dyn JobStore>,
+    id: &JobId,
+    mut change: impl FnMut(&mut Job) -> bool,
+) -> Result<Job, PollingError> {
+    for _ in 0..WRITE_ATTEMPTS {
+        let mut job = jobs
+            .get(id)
+            .await?
+            .ok_or_else(|| PollingError::NotFound(id.clone()))?;
+        if !change(&mut job) {
+            return Ok(job);
+        }
+        let expected = job.version;
+        job.version += 1;
+        job.updated_at = Utc::now();
+        match jobs.replace(&job, expected).await {
+            Ok(()) => return Ok(job),
+            Err(JobStoreError::Conflict) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(JobStoreError::Conflict.into())
+}
+
+/// The rules of a job: 1 to [`MAX_SYMBOLS`] distinct symbols, an interval of
+/// [`MIN_INTERVAL_SECS`] to [`MAX_INTERVAL_SECS`] seconds. Returns the distinct symbols.
+pub fn validate(new: &NewJob) -> Result<Vec<Symbol>, PollingError> {
+    let mut symbols: Vec<Symbol> = Vec::with_capacity(new.symbols.len());
+    for s in &new.symbols {
+        if !symbols.contains(s) {
+            symbols.push(s.clone());
+        }
+    }
+    if symbols.is_empty() {
+        return Err(PollingError::Invalid(
+            "`symbols` must hold at least one symbol".into(),
+        ));
+    }
+    if symbols.len() > MAX_SYMBOLS {
+        return Err(PollingError::Invalid(format!(
+            "`symbols` may hold at most {MAX_SYMBOLS} distinct symbols, got {}",
+            symbols.len()
+        )));
+    }
+    check_bounded(new.interval_secs, MIN_INTERVAL_SECS..=MAX_INTERVAL_SECS)
+        .map_err(|e| PollingError::Invalid(format!("invalid `interval` (seconds): {e}")))?;
+    Ok(symbols)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new(symbols: &[&str], interval: u32) -> NewJob {
+        NewJob {
+            symbols: symbols.iter().map(|s| Symbol::parse(s).unwrap()).collect(),
+            interval_secs: interval,
+            provider: ProviderId::Simulated,
+        }
+    }
+
+    #[test]
+    fn symbols_are_deduplicated_in_order() {
+        let s = validate(&new(&["msft", "AAPL", "MSFT"], 10)).unwrap();
+        assert_eq!(
+            s.iter().map(Symbol::as_str).collect::<Vec<_>>(),
+            ["MSFT", "AAPL"]
+        );
+    }
+
+    #[test]
+    fn limits_are_enforced() {
+        assert!(validate(&new(&[], 10)).is_err());
+        assert!(validate(&new(&["A"], 9)).is_err());
+        assert!(validate(&new(&["A"], 86_401)).is_err());
+        assert!(validate(&new(&["A"], 86_400)).is_ok());
+        let many: Vec<String> = (0..51).map(|i| format!("S{i}")).collect();
+        let refs: Vec<&str> = many.iter().map(String::as_str).collect();
+        assert!(validate(&new(&refs, 60)).is_err());
+        assert!(validate(&new(&refs[..50], 60)).is_ok());
+    }
+}
