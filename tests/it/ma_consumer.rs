@@ -289,7 +289,7 @@ async fn shuffled_delivery_gives_the_same_averages_as_sorted() {
 async fn the_sample_msk_event_of_local_events_is_consumed() {
     let app = app_with("sma:5").await;
     let event: aws_lambda_events::event::kafka::KafkaEvent =
-        serde_json::from_str(include_str!("../local/events/msk-price-events.json")).unwrap();
+        serde_json::from_str(include_str!("../../local/events/msk-price-events.json")).unwrap();
     let report = ma_consumer::handle(&app.services.consumer, &event)
         .await
         .unwrap();

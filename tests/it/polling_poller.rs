@@ -47,7 +47,7 @@ async fn create_job(app: &TestApp, body: Value) -> String {
 /// The sample event of `local/events/`, naming `job_id`: what the rule sends.
 fn rule_input(job_id: &str) -> Value {
     let mut event: Value =
-        serde_json::from_str(include_str!("../local/events/poller-scheduled.json")).unwrap();
+        serde_json::from_str(include_str!("../../local/events/poller-scheduled.json")).unwrap();
     event["job_id"] = job_id.into();
     event
 }
