@@ -56,14 +56,7 @@ async fn sma_5_is_the_mean_of_the_last_five_prices_once_five_exist() {
 
     consume(&app, &events[..4], 0).await;
     let early = app.get("/prices/moving-average?symbol=AAPL&window=5").await;
-    assert_eq!(early.status, 404, "{}", early.text);
-    assert_eq!(early.content_type(), "application/problem+json");
-    assert!(
-        early.json["detail"]
-            .as_str()
-            .unwrap()
-            .contains("5 stored price points")
-    );
+    early.assert_problem(404, "5 stored price points");
 
     consume(&app, &events[4..], 4).await;
     let ma = app
