@@ -39,6 +39,49 @@ impl TestResponse {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
     }
+
+    /// Asserts this is an RFC 9457 problem of `status`, as the API promises every error is:
+    /// `application/problem+json`, the same `status` in the body, a `type` and a `title`, no
+    /// `price`, and a `detail`, which it returns.
+    #[track_caller]
+    pub fn problem_detail(&self, status: u16) -> String {
+        assert_eq!(self.status, status, "{}", self.text);
+        assert_eq!(
+            self.content_type(),
+            "application/problem+json",
+            "{}",
+            self.text
+        );
+        let body = &self.json;
+        assert_eq!(body["status"], status, "{body}");
+        assert!(
+            body["type"].as_str().is_some_and(|t| !t.is_empty()),
+            "{body}"
+        );
+        assert!(
+            body["title"].as_str().is_some_and(|t| !t.is_empty()),
+            "{body}"
+        );
+        assert!(
+            body.get("price").is_none(),
+            "an error never carries a price: {body}"
+        );
+        body["detail"]
+            .as_str()
+            .expect("detail is always present")
+            .to_owned()
+    }
+
+    /// Asserts this is a problem of `status` (see [`Self::problem_detail`]) whose `detail`
+    /// contains `detail_has`.
+    #[track_caller]
+    pub fn assert_problem(&self, status: u16, detail_has: &str) {
+        let detail = self.problem_detail(status);
+        assert!(
+            detail.contains(detail_has),
+            "{detail:?} lacks {detail_has:?}"
+        );
+    }
 }
 
 /// The app, its fake provider and the slices of the stack it was given.
@@ -213,6 +256,28 @@ impl TestApp {
             request = request.header(*name, *value);
         }
         self.send(request.body(Body::empty()).expect("request"))
+            .await
+    }
+
+    /// `POST uri` with `body` as it is (JSON or not), labelled `application/json`.
+    pub async fn post_raw(&self, uri: &str, body: impl Into<Body>) -> TestResponse {
+        self.send(
+            Request::post(uri)
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .body(body.into())
+                .expect("request"),
+        )
+        .await
+    }
+
+    /// `POST uri` with `body` as JSON.
+    pub async fn post_json(&self, uri: &str, body: &serde_json::Value) -> TestResponse {
+        self.post_raw(uri, body.to_string()).await
+    }
+
+    /// `DELETE uri`.
+    pub async fn delete(&self, uri: &str) -> TestResponse {
+        self.send(Request::delete(uri).body(Body::empty()).expect("request"))
             .await
     }
 

@@ -32,6 +32,35 @@ pub fn endpoint(var: &str, default: &str) -> String {
         .unwrap_or_else(|| default.to_owned())
 }
 
+/// Whether this test has its process to itself. When it has not, runs it again alone in a
+/// process of its own, fails if that run did not pass, and answers `false`: the caller
+/// returns at once, its child did the work.
+///
+/// nextest gives every test a process of its own; `cargo test` runs the tests of the binary
+/// as threads of one process. A test that takes over process-wide state (the global log
+/// subscriber) calls this first, with its path in the binary (`module::test_name`).
+pub fn in_own_process(test: &str) -> bool {
+    const CHILD: &str = "MDB_TEST_OWN_PROCESS";
+    if std::env::var_os(CHILD).is_some()
+        || std::env::var("NEXTEST_EXECUTION_MODE").is_ok_and(|m| m == "process-per-test")
+    {
+        return true;
+    }
+    let output = std::process::Command::new(std::env::current_exe().expect("the test binary"))
+        .args([test, "--exact", "--test-threads=1", "--nocapture"])
+        .env(CHILD, "1")
+        .output()
+        .expect("the test binary runs again");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    print!("{stdout}");
+    eprint!("{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success() && stdout.contains("test result: ok. 1 passed"),
+        "{test}, run alone in its own process, did not pass"
+    );
+    false
+}
+
 /// The AWS endpoint of the local emulator (moto).
 pub fn aws_endpoint() -> String {
     endpoint("MDB_TEST_AWS_ENDPOINT", "http://127.0.0.1:5000")

@@ -1,7 +1,6 @@
 //! The OpenAPI document: generated from the handlers' own types and annotations, so it
 //! cannot drift from the code; served at `/openapi.json` and rendered at `/docs` and `/redoc`.
 
-use serde_json::json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -45,26 +44,205 @@ impl Modify for ApiKeyScheme {
     }
 }
 
-/// Example problem bodies shared by the route annotations.
+/// The problem bodies the route annotations show (`example = json!(examples::unknown_job())`):
+/// each is the [`Problem`] the API answers in that case, built through the very conversion
+/// or constructor the handler uses wherever that is reachable from here (the rest spell out
+/// what a middleware or handler builds in place). `tests/it/openapi_docs.rs` provokes every
+/// documented case on the real router and checks the answer equals its example.
 pub mod examples {
-    use super::json;
-    use serde_json::Value;
+    use std::time::Duration;
 
-    /// 401 when keys are configured and none (or a wrong one) was sent.
-    pub fn unauthorized() -> Value {
-        json!({"type": "/problems/unauthorized", "title": "Unauthorized", "status": 401,
-               "detail": "this API needs an API key in the x-api-key header"})
+    use axum::http::StatusCode;
+    use market_data::domain::{AverageKind, AverageSpec, ProviderId, Symbol};
+    use market_data::jobs::{JobId, JobStoreError};
+    use market_data::providers::ProviderError;
+    use market_data::usecases::polling::validate;
+    use market_data::usecases::{AverageError, NewJob, PollingError, QuoteError};
+
+    use crate::problem::Problem;
+
+    /// The symbol the examples ask about.
+    pub const SYMBOL: &str = "AAPL";
+    /// A symbol the provider does not know.
+    pub const UNKNOWN_SYMBOL: &str = "ZZZZZ";
+    /// A symbol longer than any symbol may be.
+    pub const TOO_LONG_SYMBOL: &str = "ABCDEFGHIJKLMNOP";
+    /// A provider this API does not know.
+    pub const UNKNOWN_PROVIDER: &str = "yahoo";
+    /// The job id of the examples (well-formed, but no job has it).
+    pub const JOB_ID: &str = "poll_019ac1d2e3f47a8b9c0d1e2f3a4b5c6d";
+    /// An interval below the shortest a job may have.
+    pub const TOO_SHORT_INTERVAL: u32 = 5;
+    /// The averages the deployment of the examples computes (`MA_WINDOWS`).
+    pub const MA_WINDOWS: &str = "sma:5,ema:12";
+
+    /// What an example whose premise no longer holds shows instead: a 500, which the tests
+    /// catch (its status is not the documented one). The document is built at start-up, so
+    /// an example never panics.
+    fn broken(why: impl std::fmt::Display) -> Problem {
+        Problem::for_status(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("broken example: {why}"),
+        )
     }
 
-    /// 503 when the database cannot be reached.
-    pub fn store_unavailable() -> Value {
-        json!({"type": "/problems/store-unavailable", "title": "Store unavailable", "status": 503,
-               "detail": "the price store cannot be reached; retry shortly"})
+    /// The problem a failed quote of `symbol` from Finnhub becomes.
+    fn quote_failed(symbol: &str, source: ProviderError) -> Problem {
+        match Symbol::parse(symbol) {
+            Ok(symbol) => Problem::from(QuoteError {
+                provider: ProviderId::Finnhub,
+                symbol,
+                source,
+            }),
+            Err(e) => broken(format!("{symbol:?}: {e}")),
+        }
     }
 
-    /// 429 from the rate limit.
-    pub fn rate_limited() -> Value {
-        json!({"type": "/problems/rate-limited", "title": "Too many requests", "status": 429,
-               "detail": "the limit of 600 requests a minute (burst 600) is reached; retry in 1 s"})
+    /// 400: `provider` names no provider (`/prices/latest`, `POST /prices/poll`).
+    pub fn unknown_provider() -> Problem {
+        match UNKNOWN_PROVIDER.parse::<ProviderId>() {
+            Err(e) => Problem::bad_parameter(format!("invalid `provider`: {e}")),
+            Ok(p) => broken(format!("{p} is a known provider")),
+        }
+    }
+
+    /// 400: `symbol` is too long (16 characters).
+    pub fn bad_symbol() -> Problem {
+        match Symbol::parse(TOO_LONG_SYMBOL) {
+            Err(e) => Problem::bad_parameter(format!("invalid `symbol`: {e}")),
+            Ok(s) => broken(format!("{s} is a valid symbol")),
+        }
+    }
+
+    /// 400: `from` of `/prices/history` is not a time.
+    pub fn bad_time() -> Problem {
+        Problem::bad_parameter(
+            "invalid `from`: expected an RFC 3339 time such as 2026-11-25T14:30:00Z",
+        )
+    }
+
+    /// 400: `limit` of `GET /prices/poll` is out of range (`limit=0`).
+    pub fn bad_job_page() -> Problem {
+        Problem::bad_parameter(format!(
+            "invalid `limit`: expected 1 to {}, got \"0\"",
+            market_data::usecases::polling::MAX_PAGE
+        ))
+    }
+
+    /// 400: an average `MA_WINDOWS` does not list (SMA-7).
+    pub fn average_not_computed() -> Problem {
+        let e = AverageError::NotComputed {
+            spec: AverageSpec {
+                kind: AverageKind::Sma,
+                window: 7,
+            },
+            available: MA_WINDOWS.replace(',', ", "),
+        };
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "average-not-computed",
+            "Average not computed",
+            e.to_string(),
+        )
+    }
+
+    /// 401: keys are configured and the request has none.
+    pub fn unauthorized() -> Problem {
+        Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Unauthorized",
+            "this API needs an API key in the x-api-key header",
+        )
+    }
+
+    /// 404: the provider does not know the symbol.
+    pub fn unknown_symbol() -> Problem {
+        quote_failed(UNKNOWN_SYMBOL, ProviderError::NotFound)
+    }
+
+    /// 404: fewer points of the symbol are stored than the average spans (SMA-5).
+    pub fn average_not_ready() -> Problem {
+        Problem::new(
+            StatusCode::NOT_FOUND,
+            "average-not-ready",
+            "Average not available yet",
+            format!("no sma:5 of {SYMBOL} yet: it needs 5 stored price points"),
+        )
+    }
+
+    /// 404: no job has the id.
+    pub fn unknown_job() -> Problem {
+        match JobId::parse(JOB_ID) {
+            Ok(id) => Problem::from(PollingError::NotFound(id)),
+            Err(_) => broken(format!("{JOB_ID} is not a job id")),
+        }
+    }
+
+    /// 413: a body over the limit. The body limit layer answers with this text, which the
+    /// problem middleware keeps as the detail.
+    pub fn body_too_large() -> Problem {
+        Problem::for_status(StatusCode::PAYLOAD_TOO_LARGE, "length limit exceeded")
+    }
+
+    /// 422: a job whose interval is too short.
+    pub fn invalid_job() -> Problem {
+        let new = NewJob {
+            symbols: Symbol::parse(SYMBOL).into_iter().collect(),
+            interval_secs: TOO_SHORT_INTERVAL,
+            provider: ProviderId::Finnhub,
+        };
+        match validate(&new) {
+            Err(e) => Problem::from(e),
+            Ok(_) => broken(format!("an interval of {TOO_SHORT_INTERVAL} s is valid")),
+        }
+    }
+
+    /// 429: the caller's limit is reached (600 a minute, burst 600).
+    pub fn rate_limited() -> Problem {
+        Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate-limited",
+            "Too many requests",
+            "the limit of 600 requests a minute (burst 600) is reached; retry in 1 s",
+        )
+        .with_retry_after(Duration::from_secs(1))
+    }
+
+    /// 502: the provider refused the service's key.
+    pub fn provider_refused() -> Problem {
+        quote_failed(
+            SYMBOL,
+            ProviderError::Misconfigured(
+                "Finnhub answered 401 Unauthorized: check FINNHUB_API_KEY and the plan's access"
+                    .into(),
+            ),
+        )
+    }
+
+    /// 503: the provider asked for has no key on this deployment.
+    pub fn provider_not_configured() -> Problem {
+        quote_failed(
+            SYMBOL,
+            ProviderError::NotConfigured {
+                provider: ProviderId::Finnhub,
+                variable: "FINNHUB_API_KEY or FINNHUB_API_KEY_SECRET_ID",
+            },
+        )
+    }
+
+    /// 503: the database cannot be reached.
+    pub fn store_unavailable() -> Problem {
+        Problem::store_unavailable()
+    }
+
+    /// 503: the job store or the scheduler did not answer.
+    pub fn jobs_unavailable() -> Problem {
+        // The conversion logs the failure; an example has none to report.
+        tracing::subscriber::with_default(tracing::subscriber::NoSubscriber::default(), || {
+            Problem::from(PollingError::Store(JobStoreError::Unavailable(
+                "the example's store".into(),
+            )))
+        })
     }
 }

@@ -21,12 +21,7 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// A problem detail object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[schema(example = json!({
-    "type": "/problems/bad-parameter",
-    "title": "Invalid request parameter",
-    "status": 400,
-    "detail": "invalid `symbol`: symbol must be at most 15 characters, got 16"
-}))]
+#[schema(example = json!(crate::openapi::examples::bad_symbol()))]
 pub struct Problem {
     /// A URI reference naming the kind of problem; the same kind always has the same type.
     #[serde(rename = "type")]
@@ -80,6 +75,17 @@ impl Problem {
             _ => ("http-error", "Request failed"),
         };
         Self::new(status, slug, title, detail)
+    }
+
+    /// 503: the price store failed; what failed is for the log, not the client.
+    pub fn store_unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store-unavailable",
+            "Store unavailable",
+            "the price store cannot be reached; retry shortly",
+        )
+        .with_retry_after(Duration::from_secs(5))
     }
 
     /// Sets `Retry-After`.
@@ -140,13 +146,7 @@ impl From<StoreError> for Problem {
     fn from(e: StoreError) -> Self {
         // The cause goes to the log; the client learns only that the store is away.
         tracing::error!(error = %e, "price store failed");
-        Problem::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "store-unavailable",
-            "Store unavailable",
-            "the price store cannot be reached; retry shortly",
-        )
-        .with_retry_after(Duration::from_secs(5))
+        Problem::store_unavailable()
     }
 }
 

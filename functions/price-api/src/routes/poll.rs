@@ -253,26 +253,22 @@ fn parse_request(body: &[u8]) -> Result<(PollRequest, Vec<Symbol>), Problem> {
         (status = 202, description = "The job is stored and scheduled", body = PollAccepted),
         (status = 400, description = "The body is not JSON, or the provider is unknown",
          body = Problem, content_type = "application/problem+json",
-         example = json!({"type": "/problems/bad-parameter", "title": "Invalid request parameter", "status": 400,
-                          "detail": "invalid `provider`: unknown provider \"yahoo\"; known providers: finnhub, simulated"})),
+         example = json!(examples::unknown_provider())),
         (status = 401, description = "API keys are required and none (or a wrong one) was sent",
          body = Problem, content_type = "application/problem+json", example = json!(examples::unauthorized())),
         (status = 413, description = "The body is larger than 64 KiB",
          body = Problem, content_type = "application/problem+json",
-         example = json!({"type": "/problems/body-too-large", "title": "Request body too large", "status": 413,
-                          "detail": "request bodies are limited to 65536 bytes"})),
+         example = json!(examples::body_too_large())),
         (status = 422, description = "A field is missing or invalid: a bad symbol, no or too \
                                       many symbols, an interval out of range",
          body = Problem, content_type = "application/problem+json",
-         example = json!({"type": "/problems/invalid-body", "title": "Invalid request body", "status": 422,
-                          "detail": "`interval` must be whole seconds from 10 to 86400, got 5"})),
+         example = json!(examples::invalid_job())),
         (status = 429, description = "The caller's rate limit is reached; see `Retry-After`",
          body = Problem, content_type = "application/problem+json", example = json!(examples::rate_limited())),
         (status = 503, description = "The provider is not configured, or the job store or \
                                       scheduler did not answer (nothing is left behind)",
          body = Problem, content_type = "application/problem+json",
-         example = json!({"type": "/problems/jobs-unavailable", "title": "Polling jobs unavailable", "status": 503,
-                          "detail": "the job store or scheduler did not answer; nothing was left half-done, retry later"})),
+         example = json!(examples::jobs_unavailable())),
     ),
     security((), ("api_key" = [])),
 )]
@@ -324,14 +320,12 @@ pub async fn create_job(
         (status = 200, description = "A page of jobs", body = JobList),
         (status = 400, description = "`limit` out of range or a `cursor` this API did not issue",
          body = Problem, content_type = "application/problem+json",
-         example = json!({"type": "/problems/bad-parameter", "title": "Invalid request parameter", "status": 400,
-                          "detail": "invalid `limit`: expected 1 to 100, got \"0\""})),
+         example = json!(examples::bad_job_page())),
         (status = 401, description = "API keys are required and none (or a wrong one) was sent",
          body = Problem, content_type = "application/problem+json", example = json!(examples::unauthorized())),
         (status = 503, description = "The job store did not answer",
          body = Problem, content_type = "application/problem+json",
-         example = json!({"type": "/problems/jobs-unavailable", "title": "Polling jobs unavailable", "status": 503,
-                          "detail": "the job store or scheduler did not answer; nothing was left half-done, retry later"})),
+         example = json!(examples::jobs_unavailable())),
     ),
     security((), ("api_key" = [])),
 )]
@@ -359,12 +353,6 @@ pub async fn list_jobs(
     }))
 }
 
-/// Example of a 404 for an unknown job, shared by the routes of one job.
-fn unknown_job_example() -> serde_json::Value {
-    serde_json::json!({"type": "/problems/unknown-job", "title": "Unknown polling job", "status": 404,
-                       "detail": "no polling job \"poll_019ac1d2e3f47a8b9c0d1e2f3a4b5c6d\""})
-}
-
 /// Shows one job.
 #[utoipa::path(
     get,
@@ -378,7 +366,7 @@ fn unknown_job_example() -> serde_json::Value {
         (status = 401, description = "API keys are required and none (or a wrong one) was sent",
          body = Problem, content_type = "application/problem+json", example = json!(examples::unauthorized())),
         (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json",
-         example = json!(unknown_job_example())),
+         example = json!(examples::unknown_job())),
     ),
     security((), ("api_key" = [])),
 )]
@@ -405,11 +393,10 @@ pub async fn get_job(
         (status = 401, description = "API keys are required and none (or a wrong one) was sent",
          body = Problem, content_type = "application/problem+json", example = json!(examples::unauthorized())),
         (status = 404, description = "No such job (or it was deleted already)", body = Problem,
-         content_type = "application/problem+json", example = json!(unknown_job_example())),
+         content_type = "application/problem+json", example = json!(examples::unknown_job())),
         (status = 503, description = "The job store or scheduler did not answer; the job is paused",
          body = Problem, content_type = "application/problem+json",
-         example = json!({"type": "/problems/jobs-unavailable", "title": "Polling jobs unavailable", "status": 503,
-                          "detail": "the job store or scheduler did not answer; nothing was left half-done, retry later"})),
+         example = json!(examples::jobs_unavailable())),
     ),
     security((), ("api_key" = [])),
 )]
@@ -435,7 +422,7 @@ pub async fn delete_job(
         (status = 401, description = "API keys are required and none (or a wrong one) was sent",
          body = Problem, content_type = "application/problem+json", example = json!(examples::unauthorized())),
         (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json",
-         example = json!(unknown_job_example())),
+         example = json!(examples::unknown_job())),
     ),
     security((), ("api_key" = [])),
 )]
@@ -461,11 +448,10 @@ pub async fn pause_job(
         (status = 401, description = "API keys are required and none (or a wrong one) was sent",
          body = Problem, content_type = "application/problem+json", example = json!(examples::unauthorized())),
         (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json",
-         example = json!(unknown_job_example())),
+         example = json!(examples::unknown_job())),
         (status = 503, description = "The scheduler did not answer; the job stays paused",
          body = Problem, content_type = "application/problem+json",
-         example = json!({"type": "/problems/jobs-unavailable", "title": "Polling jobs unavailable", "status": 503,
-                          "detail": "the job store or scheduler did not answer; nothing was left half-done, retry later"})),
+         example = json!(examples::jobs_unavailable())),
     ),
     security((), ("api_key" = [])),
 )]

@@ -4,33 +4,8 @@
 use std::time::Duration;
 
 use axum::body::Body;
-use harness::app::TestResponse;
 use harness::{Reply, TestApp};
 use http::Request;
-
-/// Checks the problem+json shape and returns its `detail`.
-fn problem(response: &TestResponse, status: u16) -> String {
-    assert_eq!(response.status, status, "{}", response.json);
-    assert_eq!(response.content_type(), "application/problem+json");
-    let body = &response.json;
-    assert_eq!(body["status"], status);
-    assert!(
-        body["type"].as_str().is_some_and(|t| !t.is_empty()),
-        "{body}"
-    );
-    assert!(
-        body["title"].as_str().is_some_and(|t| !t.is_empty()),
-        "{body}"
-    );
-    assert!(
-        body.get("price").is_none(),
-        "an error never carries a price"
-    );
-    body["detail"]
-        .as_str()
-        .expect("detail is always present")
-        .to_owned()
-}
 
 async fn finnhub_app() -> TestApp {
     TestApp::builder()
@@ -43,7 +18,7 @@ async fn finnhub_app() -> TestApp {
 #[tokio::test]
 async fn a_missing_symbol_is_400() {
     let app = TestApp::builder().build().await;
-    let detail = problem(&app.get("/prices/latest").await, 400);
+    let detail = app.get("/prices/latest").await.problem_detail(400);
     assert!(detail.contains("`symbol` is required"), "{detail}");
 }
 
@@ -51,7 +26,7 @@ async fn a_missing_symbol_is_400() {
 async fn an_empty_symbol_is_400() {
     let app = TestApp::builder().build().await;
     for uri in ["/prices/latest?symbol=", "/prices/latest?symbol=%20%20"] {
-        let detail = problem(&app.get(uri).await, 400);
+        let detail = app.get(uri).await.problem_detail(400);
         assert!(detail.contains("must not be empty"), "{detail}");
     }
 }
@@ -67,10 +42,10 @@ async fn a_lower_case_symbol_is_upper_cased() {
 #[tokio::test]
 async fn a_too_long_symbol_is_400() {
     let app = TestApp::builder().build().await;
-    let detail = problem(
-        &app.get("/prices/latest?symbol=ABCDEFGHIJKLMNOP").await,
-        400,
-    );
+    let detail = app
+        .get("/prices/latest?symbol=ABCDEFGHIJKLMNOP")
+        .await
+        .problem_detail(400);
     assert!(detail.contains("at most 15"), "{detail}");
 }
 
@@ -86,7 +61,10 @@ async fn injection_like_symbols_are_400() {
         "%E2%82%AC",
         "*",
     ] {
-        let detail = problem(&app.get(&format!("/prices/latest?symbol={raw}")).await, 400);
+        let detail = app
+            .get(&format!("/prices/latest?symbol={raw}"))
+            .await
+            .problem_detail(400);
         assert!(detail.starts_with("invalid `symbol`"), "{raw}: {detail}");
     }
 }
@@ -94,19 +72,18 @@ async fn injection_like_symbols_are_400() {
 #[tokio::test]
 async fn a_repeated_parameter_is_400() {
     let app = TestApp::builder().build().await;
-    problem(
-        &app.get("/prices/latest?symbol=AAPL&symbol=MSFT").await,
-        400,
-    );
+    app.get("/prices/latest?symbol=AAPL&symbol=MSFT")
+        .await
+        .problem_detail(400);
 }
 
 #[tokio::test]
 async fn an_unknown_provider_is_400() {
     let app = TestApp::builder().build().await;
-    let detail = problem(
-        &app.get("/prices/latest?symbol=AAPL&provider=yahoo").await,
-        400,
-    );
+    let detail = app
+        .get("/prices/latest?symbol=AAPL&provider=yahoo")
+        .await
+        .problem_detail(400);
     assert!(
         detail.contains("yahoo") && detail.contains("finnhub"),
         "{detail}"
@@ -117,7 +94,10 @@ async fn an_unknown_provider_is_400() {
 async fn finnhub_zeros_are_404_never_a_price_of_zero() {
     let app = finnhub_app().await;
     app.finnhub.reply("ZZZZ", Reply::Zeros);
-    let detail = problem(&app.get("/prices/latest?symbol=ZZZZ").await, 404);
+    let detail = app
+        .get("/prices/latest?symbol=ZZZZ")
+        .await
+        .problem_detail(404);
     assert!(detail.contains("ZZZZ"), "{detail}");
 }
 
@@ -125,7 +105,10 @@ async fn finnhub_zeros_are_404_never_a_price_of_zero() {
 async fn a_refused_key_is_502() {
     let app = finnhub_app().await;
     app.finnhub.reply("AAPL", Reply::Status(401, vec![]));
-    let detail = problem(&app.get("/prices/latest?symbol=AAPL").await, 502);
+    let detail = app
+        .get("/prices/latest?symbol=AAPL")
+        .await
+        .problem_detail(502);
     assert!(detail.contains("FINNHUB_API_KEY"), "{detail}");
     assert!(!detail.contains(harness::app::TEST_FINNHUB_KEY));
 }
@@ -138,7 +121,7 @@ async fn the_providers_rate_limit_is_503_with_retry_after() {
         Reply::Status(429, vec![("retry-after", "7".into())]),
     );
     let r = app.get("/prices/latest?symbol=AAPL").await;
-    problem(&r, 503);
+    r.problem_detail(503);
     assert_eq!(r.headers["retry-after"], "7");
 }
 
@@ -146,7 +129,9 @@ async fn the_providers_rate_limit_is_503_with_retry_after() {
 async fn a_provider_server_error_is_503() {
     let app = finnhub_app().await;
     app.finnhub.reply("AAPL", Reply::Status(500, vec![]));
-    problem(&app.get("/prices/latest?symbol=AAPL").await, 503);
+    app.get("/prices/latest?symbol=AAPL")
+        .await
+        .problem_detail(503);
 }
 
 #[tokio::test]
@@ -159,7 +144,7 @@ async fn a_hanging_provider_is_503_within_the_timeout() {
     )
     .await
     .expect("the API answers instead of hanging");
-    let detail = problem(&r, 503);
+    let detail = r.problem_detail(503);
     assert!(detail.contains("did not answer within 300 ms"), "{detail}");
 }
 
@@ -168,8 +153,12 @@ async fn an_html_error_page_is_503() {
     let app = finnhub_app().await;
     app.finnhub.reply("AAPL", Reply::Html(502));
     app.finnhub.reply("MSFT", Reply::Html(200));
-    problem(&app.get("/prices/latest?symbol=AAPL").await, 503);
-    problem(&app.get("/prices/latest?symbol=MSFT").await, 503);
+    app.get("/prices/latest?symbol=AAPL")
+        .await
+        .problem_detail(503);
+    app.get("/prices/latest?symbol=MSFT")
+        .await
+        .problem_detail(503);
 }
 
 #[tokio::test]
@@ -179,28 +168,25 @@ async fn truncated_json_is_503() {
         "AAPL",
         Reply::RawJson(r#"{"c":261.74,"h":263.31,"l":26"#.into()),
     );
-    let detail = problem(&app.get("/prices/latest?symbol=AAPL").await, 503);
+    let detail = app
+        .get("/prices/latest?symbol=AAPL")
+        .await
+        .problem_detail(503);
     assert!(detail.contains("not JSON"), "{detail}");
 }
 
 #[tokio::test]
 async fn an_unknown_route_is_a_404_problem() {
     let app = TestApp::builder().build().await;
-    let detail = problem(&app.get("/prices/nope").await, 404);
+    let detail = app.get("/prices/nope").await.problem_detail(404);
     assert!(detail.contains("/prices/nope"), "{detail}");
 }
 
 #[tokio::test]
 async fn a_wrong_method_is_a_405_problem() {
     let app = TestApp::builder().build().await;
-    let r = app
-        .send(
-            Request::delete("/prices/latest?symbol=AAPL")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
-    problem(&r, 405);
+    let r = app.delete("/prices/latest?symbol=AAPL").await;
+    r.problem_detail(405);
     assert!(r.headers["allow"].to_str().unwrap().contains("GET"));
 }
 
@@ -217,5 +203,5 @@ async fn an_oversized_body_is_a_413_problem() {
                 .unwrap(),
         )
         .await;
-    problem(&r, 413);
+    r.problem_detail(413);
 }

@@ -3,11 +3,9 @@
 
 use std::sync::{Arc, Mutex};
 
-use axum::body::Body;
 use harness::TestApp;
 use harness::dynamodb::{create_jobs_table, dynamodb_endpoint};
 use harness::price_events::{event, msk_event, records_of};
-use http::Request;
 use market_data::telemetry::{EmfMetrics, Metrics};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
@@ -74,13 +72,9 @@ async fn every_part_reports_its_metrics_as_emf() {
 
     // The poller: one tick of a job.
     let created = app
-        .send(
-            Request::post("/prices/poll")
-                .header("content-type", "application/json")
-                .body(Body::from(
-                    json!({"symbols": ["MSFT"], "interval": 60, "provider": "finnhub"}).to_string(),
-                ))
-                .unwrap(),
+        .post_json(
+            "/prices/poll",
+            &json!({"symbols": ["MSFT"], "interval": 60, "provider": "finnhub"}),
         )
         .await;
     assert_eq!(created.status, 202, "{}", created.text);

@@ -2,50 +2,18 @@
 //! listing, pausing, deleting, and a clear 4xx problem for every kind of bad input.
 //! Jobs here live in the embedded store (the DynamoDB adapter has tests of its own).
 
-use axum::body::Body;
 use harness::TestApp;
-use harness::app::TestResponse;
-use http::Request;
 use serde_json::{Value, json};
-
-async fn post_raw(app: &TestApp, uri: &str, body: &str) -> TestResponse {
-    app.send(
-        Request::post(uri)
-            .header("content-type", "application/json")
-            .body(Body::from(body.to_owned()))
-            .unwrap(),
-    )
-    .await
-}
-
-async fn post(app: &TestApp, body: Value) -> TestResponse {
-    post_raw(app, "/prices/poll", &body.to_string()).await
-}
-
-async fn delete(app: &TestApp, uri: &str) -> TestResponse {
-    app.send(Request::delete(uri).body(Body::empty()).unwrap())
-        .await
-}
-
-fn assert_problem(r: &TestResponse, status: u16, detail_has: &str) {
-    assert_eq!(r.status, status, "{}", r.text);
-    assert_eq!(r.content_type(), "application/problem+json", "{}", r.text);
-    assert_eq!(r.json["status"], status);
-    let detail = r.json["detail"].as_str().expect("detail");
-    assert!(
-        detail.contains(detail_has),
-        "{detail:?} lacks {detail_has:?}"
-    );
-}
 
 #[tokio::test]
 async fn the_seed_request_is_accepted_with_the_seed_answer() {
     let app = TestApp::builder().build().await;
-    let r = post(
-        &app,
-        json!({"symbols": [" aapl", "MSFT", "AAPL"], "interval": 60, "provider": "simulated"}),
-    )
-    .await;
+    let r = app
+        .post_json(
+            "/prices/poll",
+            &json!({"symbols": [" aapl", "MSFT", "AAPL"], "interval": 60, "provider": "simulated"}),
+        )
+        .await;
     assert_eq!(r.status, 202, "{}", r.text);
     let id = r.json["job_id"].as_str().unwrap();
     assert!(id.starts_with("poll_") && id.len() == 37, "{id}");
@@ -62,7 +30,12 @@ async fn the_seed_request_is_accepted_with_the_seed_answer() {
     assert_eq!(shown.json["config"], r.json["config"]);
 
     // Without a provider, the deployment's default (here: simulated).
-    let r = post(&app, json!({"symbols": ["TSLA"], "interval": 10})).await;
+    let r = app
+        .post_json(
+            "/prices/poll",
+            &json!({"symbols": ["TSLA"], "interval": 10}),
+        )
+        .await;
     assert_eq!(r.json["config"]["provider"], "simulated");
 }
 
@@ -71,11 +44,12 @@ async fn jobs_are_listed_a_page_at_a_time() {
     let app = TestApp::builder().build().await;
     let mut created = Vec::new();
     for i in 0..5 {
-        let r = post(
-            &app,
-            json!({"symbols": [format!("S{i}")], "interval": 10 + i}),
-        )
-        .await;
+        let r = app
+            .post_json(
+                "/prices/poll",
+                &json!({"symbols": [format!("S{i}")], "interval": 10 + i}),
+            )
+            .await;
         created.push(r.json["job_id"].as_str().unwrap().to_owned());
     }
     let mut seen = Vec::new();
@@ -98,40 +72,55 @@ async fn jobs_are_listed_a_page_at_a_time() {
     created.sort();
     assert_eq!(seen, created);
 
-    assert_problem(&app.get("/prices/poll?limit=0").await, 400, "limit");
-    assert_problem(&app.get("/prices/poll?limit=101").await, 400, "limit");
-    assert_problem(&app.get("/prices/poll?limit=ten").await, 400, "limit");
-    assert_problem(&app.get("/prices/poll?cursor=garbage").await, 400, "cursor");
+    app.get("/prices/poll?limit=0")
+        .await
+        .assert_problem(400, "limit");
+    app.get("/prices/poll?limit=101")
+        .await
+        .assert_problem(400, "limit");
+    app.get("/prices/poll?limit=ten")
+        .await
+        .assert_problem(400, "limit");
+    app.get("/prices/poll?cursor=garbage")
+        .await
+        .assert_problem(400, "cursor");
 }
 
 #[tokio::test]
 async fn pause_resume_and_delete() {
     let app = TestApp::builder().build().await;
-    let r = post(&app, json!({"symbols": ["AAPL"], "interval": 30})).await;
+    let r = app
+        .post_json(
+            "/prices/poll",
+            &json!({"symbols": ["AAPL"], "interval": 30}),
+        )
+        .await;
     let id = r.json["job_id"].as_str().unwrap().to_owned();
 
-    let paused = post_raw(&app, &format!("/prices/poll/{id}/pause"), "").await;
+    let paused = app.post_raw(&format!("/prices/poll/{id}/pause"), "").await;
     assert_eq!(
         (paused.status, paused.json["status"].as_str()),
         (200, Some("paused"))
     );
-    let again = post_raw(&app, &format!("/prices/poll/{id}/pause"), "").await;
+    let again = app.post_raw(&format!("/prices/poll/{id}/pause"), "").await;
     assert_eq!(again.json["status"], "paused");
-    let resumed = post_raw(&app, &format!("/prices/poll/{id}/resume"), "").await;
+    let resumed = app.post_raw(&format!("/prices/poll/{id}/resume"), "").await;
     assert_eq!(
         (resumed.status, resumed.json["status"].as_str()),
         (200, Some("active"))
     );
 
-    let gone = delete(&app, &format!("/prices/poll/{id}")).await;
+    let gone = app.delete(&format!("/prices/poll/{id}")).await;
     assert_eq!(gone.status, 204, "{}", gone.text);
-    assert_problem(&delete(&app, &format!("/prices/poll/{id}")).await, 404, &id);
-    assert_problem(&app.get(&format!("/prices/poll/{id}")).await, 404, &id);
-    assert_problem(
-        &post_raw(&app, &format!("/prices/poll/{id}/resume"), "").await,
-        404,
-        &id,
-    );
+    app.delete(&format!("/prices/poll/{id}"))
+        .await
+        .assert_problem(404, &id);
+    app.get(&format!("/prices/poll/{id}"))
+        .await
+        .assert_problem(404, &id);
+    app.post_raw(&format!("/prices/poll/{id}/resume"), "")
+        .await
+        .assert_problem(404, &id);
 }
 
 #[tokio::test]
@@ -143,21 +132,15 @@ async fn unknown_or_malformed_job_ids_are_404() {
         "job_1",
         "..%2F..%2Fetc",
     ] {
-        assert_problem(
-            &app.get(&format!("/prices/poll/{id}")).await,
-            404,
-            "no polling job",
-        );
-        assert_problem(
-            &delete(&app, &format!("/prices/poll/{id}")).await,
-            404,
-            "no polling job",
-        );
-        assert_problem(
-            &post_raw(&app, &format!("/prices/poll/{id}/pause"), "").await,
-            404,
-            "no polling job",
-        );
+        app.get(&format!("/prices/poll/{id}"))
+            .await
+            .assert_problem(404, "no polling job");
+        app.delete(&format!("/prices/poll/{id}"))
+            .await
+            .assert_problem(404, "no polling job");
+        app.post_raw(&format!("/prices/poll/{id}/pause"), "")
+            .await
+            .assert_problem(404, "no polling job");
     }
 }
 
@@ -179,8 +162,8 @@ async fn every_malformed_body_is_a_clear_4xx_problem() {
         ("\"AAPL\"", 422, "does not match"),
     ];
     for (body, status, detail) in raw_cases {
-        let r = post_raw(&app, "/prices/poll", body).await;
-        assert_problem(&r, *status, detail);
+        let r = app.post_raw("/prices/poll", body.to_string()).await;
+        r.assert_problem(*status, detail);
     }
     let too_many: Vec<String> = (0..51).map(|i| format!("S{i}")).collect();
     let cases: Vec<(Value, u16, &str)> = vec![
@@ -270,8 +253,8 @@ async fn every_malformed_body_is_a_clear_4xx_problem() {
         ),
     ];
     for (body, status, detail) in cases {
-        let r = post(&app, body.clone()).await;
-        assert_problem(&r, status, detail);
+        let r = app.post_json("/prices/poll", &body).await;
+        r.assert_problem(status, detail);
     }
     // Nothing of the above made a job.
     let list = app.get("/prices/poll").await;
@@ -285,6 +268,6 @@ async fn an_oversized_body_is_413() {
         "{{\"symbols\": [\"{}\"], \"interval\": 10}}",
         "A".repeat(70_000)
     );
-    let r = post_raw(&app, "/prices/poll", &huge).await;
-    assert_problem(&r, 413, "length limit");
+    let r = app.post_raw("/prices/poll", huge).await;
+    r.assert_problem(413, "length limit");
 }

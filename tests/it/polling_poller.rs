@@ -4,10 +4,8 @@
 
 use std::time::Duration;
 
-use axum::body::Body;
 use harness::dynamodb::{create_jobs_table, dynamodb_endpoint};
 use harness::{Reply, TestApp, kafka};
-use http::Request;
 use market_data::jobs::JobId;
 use market_data::usecases::RunReport;
 use serde_json::{Value, json};
@@ -28,18 +26,8 @@ async fn app(window_secs: u32) -> TestApp {
         .await
 }
 
-async fn post(app: &TestApp, uri: &str, body: Value) -> harness::app::TestResponse {
-    app.send(
-        Request::post(uri)
-            .header("content-type", "application/json")
-            .body(Body::from(body.to_string()))
-            .unwrap(),
-    )
-    .await
-}
-
 async fn create_job(app: &TestApp, body: Value) -> String {
-    let r = post(app, "/prices/poll", body).await;
+    let r = app.post_json("/prices/poll", &body).await;
     assert_eq!(r.status, 202, "{}", r.text);
     r.json["job_id"].as_str().unwrap().to_owned()
 }
@@ -47,7 +35,7 @@ async fn create_job(app: &TestApp, body: Value) -> String {
 /// The sample event of `local/events/`, naming `job_id`: what the rule sends.
 fn rule_input(job_id: &str) -> Value {
     let mut event: Value =
-        serde_json::from_str(include_str!("../local/events/poller-scheduled.json")).unwrap();
+        serde_json::from_str(include_str!("../../local/events/poller-scheduled.json")).unwrap();
     event["job_id"] = job_id.into();
     event
 }
@@ -140,20 +128,16 @@ async fn sub_minute_ticks_run_inside_one_invocation_spaced_by_the_interval() {
 async fn a_paused_or_deleted_job_does_nothing() {
     let app = app(20).await;
     let job_id = create_job(&app, json!({"symbols": ["AAPL"], "interval": 10})).await;
-    let r = post(&app, &format!("/prices/poll/{job_id}/pause"), json!({})).await;
+    let r = app
+        .post_json(&format!("/prices/poll/{job_id}/pause"), &json!({}))
+        .await;
     assert_eq!((r.status, r.json["status"].as_str()), (200, Some("paused")));
     let report = invoke(&app, &job_id).await;
     assert_eq!((report.outcome, report.ticks.len()), ("paused", 0));
     assert_eq!(app.finnhub.calls("AAPL"), 0);
     assert_eq!(raw_rows(&app, "AAPL").await, 0);
 
-    let r = app
-        .send(
-            Request::delete(format!("/prices/poll/{job_id}"))
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
+    let r = app.delete(&format!("/prices/poll/{job_id}")).await;
     assert_eq!(r.status, 204);
     let report = invoke(&app, &job_id).await;
     assert_eq!((report.outcome, report.ticks.len()), ("deleted", 0));

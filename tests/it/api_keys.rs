@@ -16,12 +16,6 @@ fn with_keys(builder: TestAppBuilder) -> TestAppBuilder {
     )
 }
 
-fn problem_detail(r: &harness::app::TestResponse, status: u16) -> String {
-    assert_eq!(r.status, status, "{}", r.json);
-    assert_eq!(r.content_type(), "application/problem+json");
-    r.json["detail"].as_str().unwrap().to_owned()
-}
-
 #[tokio::test]
 async fn without_configured_keys_the_api_is_open() {
     let app = TestApp::builder().build().await;
@@ -31,9 +25,12 @@ async fn without_configured_keys_the_api_is_open() {
 #[tokio::test]
 async fn a_missing_key_is_401() {
     let app = with_keys(TestApp::builder()).build().await;
-    let detail = problem_detail(&app.get("/prices/latest?symbol=AAPL").await, 401);
+    let detail = app
+        .get("/prices/latest?symbol=AAPL")
+        .await
+        .problem_detail(401);
     assert!(detail.contains("x-api-key"), "{detail}");
-    problem_detail(&app.get("/ready").await, 401);
+    app.get("/ready").await.problem_detail(401);
 }
 
 #[tokio::test]
@@ -43,7 +40,7 @@ async fn a_wrong_key_is_401() {
         let r = app
             .get_with("/prices/latest?symbol=AAPL", &[("x-api-key", wrong)])
             .await;
-        let detail = problem_detail(&r, 401);
+        let detail = r.problem_detail(401);
         assert!(
             !detail.contains(wrong) || wrong.is_empty(),
             "the key is not echoed"

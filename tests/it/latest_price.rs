@@ -165,8 +165,7 @@ async fn a_stale_quote_stands_in_while_the_provider_fails_then_expires() {
 
     tokio::time::sleep(Duration::from_millis(2200)).await;
     let gone = app.get("/prices/latest?symbol=AMZN").await;
-    assert_eq!(gone.status, 503);
-    assert_eq!(gone.content_type(), "application/problem+json");
+    gone.problem_detail(503);
 }
 
 #[tokio::test]
@@ -229,16 +228,7 @@ async fn embedded_defaults_serve_simulated_quotes_and_name_the_missing_key() {
     assert!(quote.json["price"].as_f64().unwrap() > 0.0);
 
     let finnhub = app.get("/prices/latest?symbol=AAPL&provider=finnhub").await;
-    assert_eq!(finnhub.status, 503);
-    assert_eq!(finnhub.content_type(), "application/problem+json");
-    assert!(
-        finnhub.json["detail"]
-            .as_str()
-            .unwrap()
-            .contains("FINNHUB_API_KEY"),
-        "{}",
-        finnhub.json
-    );
+    finnhub.assert_problem(503, "FINNHUB_API_KEY");
 }
 
 #[tokio::test]

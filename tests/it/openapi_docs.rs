@@ -2,14 +2,16 @@
 
 use std::collections::BTreeSet;
 
-use harness::TestApp;
+use harness::app::TestResponse;
+use harness::{Reply, TestApp};
+use price_api::openapi::examples;
 use price_api::problem::Problem;
 use price_api::routes::health::{Health, Readiness};
 use price_api::routes::history::{HistoryResponse, PointResponse};
 use price_api::routes::latest::PriceResponse;
 use price_api::routes::moving_average::AverageResponse;
 use price_api::routes::poll::{JobList, JobView, PollAccepted, PollRequest};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// The routes the API offers, as method and path.
 const API_ROUTES: &[(&str, &str)] = &[
@@ -159,6 +161,212 @@ async fn every_example_parses_as_the_type_it_describes() {
         }
     }
     assert!(checked >= 12, "only {checked} examples found");
+}
+
+/// Every problem example of the document: method, path, response status and the example.
+fn problem_examples(doc: &Value) -> Vec<(String, String, u16, Value)> {
+    let mut found = Vec::new();
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            for (status, response) in op["responses"].as_object().unwrap() {
+                let content = &response["content"]["application/problem+json"];
+                if let Some(example) = content.get("example") {
+                    let status = status.parse().unwrap();
+                    found.push((method.clone(), path.clone(), status, example.clone()));
+                }
+            }
+        }
+    }
+    found
+}
+
+#[tokio::test]
+async fn every_problem_example_is_a_problem_of_its_response_status() {
+    let doc = serde_json::to_value(price_api::openapi()).unwrap();
+    let examples = problem_examples(&doc);
+    assert!(examples.len() >= 30, "only {} found", examples.len());
+    for (method, path, status, example) in examples {
+        let problem: Problem = serde_json::from_value(example.clone())
+            .unwrap_or_else(|e| panic!("{method} {path} {status}: {e}\n{example}"));
+        assert_eq!(problem.status, status, "{method} {path}: {example}");
+        assert!(problem.kind.starts_with("/problems/"), "{example}");
+    }
+}
+
+/// The apps the documented problems are provoked on, each short of one thing.
+struct Apps {
+    /// Embedded defaults, with the averages of the examples.
+    plain: TestApp,
+    /// Finnhub configured (the fake), refusing the key for the example's symbol and not
+    /// knowing the unknown one.
+    finnhub: TestApp,
+    /// API keys required.
+    keyed: TestApp,
+    /// A limit of one request a minute, used up.
+    limited: TestApp,
+    /// A database that is not there.
+    store_away: TestApp,
+    /// A job store that is not there.
+    jobs_away: TestApp,
+}
+
+impl Apps {
+    async fn build() -> Self {
+        let plain = TestApp::builder()
+            .env("MA_WINDOWS", examples::MA_WINDOWS)
+            .build()
+            .await;
+        let finnhub = TestApp::builder().finnhub().build().await;
+        finnhub
+            .finnhub
+            .reply(examples::SYMBOL, Reply::Status(401, vec![]));
+        finnhub
+            .finnhub
+            .reply(examples::UNKNOWN_SYMBOL, Reply::Zeros);
+        let keyed = TestApp::builder()
+            .env("API_KEYS", r#"{"ops":"ops-key-0123456789abcdef"}"#)
+            .build()
+            .await;
+        let limited = TestApp::builder()
+            .env("RATE_LIMIT_PER_MINUTE", "1")
+            .build()
+            .await;
+        assert_eq!(limited.get("/prices/latest?symbol=AAPL").await.status, 200);
+        let store_away = TestApp::builder()
+            .env("DATABASE_URL", "postgres://postgres@127.0.0.1:1/none")
+            .build()
+            .await;
+        let jobs_away = TestApp::builder()
+            .env("JOBS_TABLE", "mdb_t_away")
+            .env("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:1")
+            .build()
+            .await;
+        Self {
+            plain,
+            finnhub,
+            keyed,
+            limited,
+            store_away,
+            jobs_away,
+        }
+    }
+
+    /// Makes the API answer the problem documented for `status` of `method path`.
+    async fn provoke(&self, method: &str, path: &str, status: u16) -> TestResponse {
+        let path = path.replace("{job_id}", examples::JOB_ID);
+        let job_route = path.starts_with("/prices/poll/");
+        let any = || {
+            let uri = format!("{path}?symbol={}", examples::SYMBOL);
+            http::Request::builder()
+                .method(method.to_uppercase().as_str())
+                .uri(uri)
+                .body(axum::body::Body::from("{}"))
+                .unwrap()
+        };
+        let latest = |query: &str| format!("/prices/latest?{query}");
+        match (method, path.as_str(), status) {
+            (_, _, 401) => self.keyed.send(any()).await,
+            (_, _, 429) => self.limited.send(any()).await,
+            ("get", "/prices/latest", 400) => {
+                let provider = examples::UNKNOWN_PROVIDER;
+                self.plain
+                    .get(&latest(&format!("symbol=AAPL&provider={provider}")))
+                    .await
+            }
+            ("get", "/prices/latest", 404) => {
+                let symbol = examples::UNKNOWN_SYMBOL;
+                self.finnhub.get(&latest(&format!("symbol={symbol}"))).await
+            }
+            ("get", "/prices/latest", 502) => {
+                let symbol = examples::SYMBOL;
+                self.finnhub.get(&latest(&format!("symbol={symbol}"))).await
+            }
+            ("get", "/prices/latest", 503) => {
+                self.plain
+                    .get(&latest("symbol=AAPL&provider=finnhub"))
+                    .await
+            }
+            ("get", "/prices/history", 400) => {
+                self.plain
+                    .get("/prices/history?symbol=AAPL&from=yesterday")
+                    .await
+            }
+            ("get", "/prices/moving-average", 400) => {
+                self.plain
+                    .get("/prices/moving-average?symbol=AAPL&window=7")
+                    .await
+            }
+            ("get", "/prices/moving-average", 404) => {
+                self.plain
+                    .get("/prices/moving-average?symbol=AAPL&window=5")
+                    .await
+            }
+            ("get", "/prices/history" | "/prices/moving-average", 503) => {
+                self.store_away.send(any()).await
+            }
+            ("post", "/prices/poll", 400) => {
+                let body = json!({"symbols": [examples::SYMBOL], "interval": 60,
+                                  "provider": examples::UNKNOWN_PROVIDER});
+                self.plain.post_json("/prices/poll", &body).await
+            }
+            ("post", "/prices/poll", 413) => {
+                let big = vec![b' '; price_api::middleware::MAX_BODY_BYTES + 1];
+                let request = http::Request::post("/prices/poll")
+                    .header("content-type", "application/json")
+                    .header("content-length", big.len())
+                    .body(axum::body::Body::from(big))
+                    .unwrap();
+                self.plain.send(request).await
+            }
+            ("post", "/prices/poll", 422) => {
+                let body = json!({"symbols": [examples::SYMBOL],
+                                  "interval": examples::TOO_SHORT_INTERVAL});
+                self.plain.post_json("/prices/poll", &body).await
+            }
+            ("post", "/prices/poll", 503) => {
+                let body = json!({"symbols": [examples::SYMBOL], "interval": 60});
+                self.jobs_away.post_json("/prices/poll", &body).await
+            }
+            ("get", "/prices/poll", 400) => self.plain.get("/prices/poll?limit=0").await,
+            ("get", "/prices/poll", 503) => self.jobs_away.get("/prices/poll").await,
+            (_, _, 404) if job_route => self.plain.send(any()).await,
+            (_, _, 503) if job_route => self.jobs_away.send(any()).await,
+            _ => panic!("no way to provoke {method} {path} {status} here: add one"),
+        }
+    }
+}
+
+/// A problem as far as it is the same every time: the seconds of a rate limit vary.
+fn comparable(problem: &Value) -> Value {
+    let mut problem = problem.clone();
+    if problem["status"] == 429 {
+        let detail = problem["detail"].as_str().unwrap_or_default();
+        let mut masked = String::new();
+        for c in detail.chars() {
+            match c {
+                '0'..='9' if masked.ends_with('#') => {}
+                '0'..='9' => masked.push('#'),
+                c => masked.push(c),
+            }
+        }
+        problem["detail"] = masked.into();
+    }
+    problem
+}
+
+#[tokio::test]
+async fn every_problem_example_is_what_the_api_answers() {
+    let apps = Apps::build().await;
+    let doc = document(&apps.plain).await;
+    for (method, path, status, example) in problem_examples(&doc) {
+        let answer = apps.provoke(&method, &path, status).await;
+        answer.problem_detail(status);
+        assert_eq!(
+            comparable(&answer.json),
+            comparable(&example),
+            "{method} {path} {status}: the documented example is not what the API answers"
+        );
+    }
 }
 
 /// Every `src`/`href` of a page, which must all be local.

@@ -1,7 +1,8 @@
 //! Logs: one access line per request with its ids and outcome, and never a secret.
 //!
-//! One test in this binary: it installs the process's log subscriber, capturing every
-//! event at every level, from this code and from every library.
+//! The test installs the process's log subscriber, capturing every event at every level,
+//! from this code and from every library, so it needs a process of its own
+//! ([`harness::in_own_process`]).
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -41,6 +42,11 @@ const DB_PASSWORD: &str = "db-pa55word-s3cr3t";
 
 #[tokio::test]
 async fn logs_carry_request_ids_and_outcomes_and_never_a_secret() {
+    if !harness::in_own_process(
+        "observability::logs_carry_request_ids_and_outcomes_and_never_a_secret",
+    ) {
+        return;
+    }
     let capture = Capture::default();
     market_data::telemetry::init_json(EnvFilter::new("trace"), capture.clone());
 

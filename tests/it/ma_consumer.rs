@@ -56,14 +56,7 @@ async fn sma_5_is_the_mean_of_the_last_five_prices_once_five_exist() {
 
     consume(&app, &events[..4], 0).await;
     let early = app.get("/prices/moving-average?symbol=AAPL&window=5").await;
-    assert_eq!(early.status, 404, "{}", early.text);
-    assert_eq!(early.content_type(), "application/problem+json");
-    assert!(
-        early.json["detail"]
-            .as_str()
-            .unwrap()
-            .contains("5 stored price points")
-    );
+    early.assert_problem(404, "5 stored price points");
 
     consume(&app, &events[4..], 4).await;
     let ma = app
@@ -289,7 +282,7 @@ async fn shuffled_delivery_gives_the_same_averages_as_sorted() {
 async fn the_sample_msk_event_of_local_events_is_consumed() {
     let app = app_with("sma:5").await;
     let event: aws_lambda_events::event::kafka::KafkaEvent =
-        serde_json::from_str(include_str!("../local/events/msk-price-events.json")).unwrap();
+        serde_json::from_str(include_str!("../../local/events/msk-price-events.json")).unwrap();
     let report = ma_consumer::handle(&app.services.consumer, &event)
         .await
         .unwrap();

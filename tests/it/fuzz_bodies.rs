@@ -1,9 +1,7 @@
 //! Generated request bodies and query strings against the router (proptest): whatever is
 //! sent, the answer is a success or a problem+json 4xx, never a 5xx or a panic.
 
-use axum::body::Body;
 use harness::TestApp;
-use http::Request;
 use proptest::prelude::*;
 
 fn json_value() -> impl Strategy<Value = serde_json::Value> {
@@ -53,14 +51,7 @@ fn generated_poll_bodies_and_queries_never_get_a_server_error() {
     runner
         .run(&(body(), any::<String>()), |(body, query)| {
             let (post, get) = runtime.block_on(async {
-                let post = app
-                    .send(
-                        Request::post("/prices/poll")
-                            .header("content-type", "application/json")
-                            .body(Body::from(body))
-                            .unwrap(),
-                    )
-                    .await;
+                let post = app.post_raw("/prices/poll", body).await;
                 let encoded: String = percent_encoding::utf8_percent_encode(
                     &query,
                     percent_encoding::NON_ALPHANUMERIC,
