@@ -16,7 +16,7 @@
 //! eight minutes).
 //!
 //! For `POLL_CONCURRENCY` 8 (the default) and 64 (the maximum), it times, three times each:
-//! - one invocation of a single job of 500 symbols through `PollingService::run`. A job may
+//! - one invocation of a single job of 500 symbols through `TickRunner::run`. A job may
 //!   hold at most 50 symbols when created through the API, so this job is written into the
 //!   job store directly, past that validation;
 //! - ten jobs of 50 symbols each, invoked at once, as ten rules firing together would.
@@ -33,8 +33,8 @@ use axum::extract::Query;
 use axum::routing::get;
 use chrono::Utc;
 use market_data::Services;
+use market_data::domain::{Job, JobId, JobStatus};
 use market_data::domain::{ProviderId, Symbol};
-use market_data::jobs::{Job, JobId, JobStatus};
 use serde_json::json;
 
 mod scratch;
@@ -86,13 +86,13 @@ async fn run(env: &Env) -> anyhow::Result<()> {
         let services = services(env, concurrency).await?;
         // One small warm-up run: connections opened, statements prepared.
         let warm = store_job(&services, &symbols[..concurrency]).await?;
-        services.polling.run(&warm).await?;
+        services.ticks.run(&warm).await?;
 
         let mut single = Vec::with_capacity(REPEATS);
         for _ in 0..REPEATS {
             let id = store_job(&services, &symbols).await?;
             let started = Instant::now();
-            let report = services.polling.run(&id).await?;
+            let report = services.ticks.run(&id).await?;
             single.push(started.elapsed());
             let fetched: usize = report.ticks.iter().map(|t| t.fetched).sum();
             anyhow::ensure!(fetched == SYMBOLS, "{fetched} of {SYMBOLS} symbols fetched");
@@ -107,8 +107,7 @@ async fn run(env: &Env) -> anyhow::Result<()> {
             }
             let started = Instant::now();
             let reports =
-                futures::future::try_join_all(ids.iter().map(|id| services.polling.run(id)))
-                    .await?;
+                futures::future::try_join_all(ids.iter().map(|id| services.ticks.run(id))).await?;
             split.push(started.elapsed());
             let fetched: usize = reports
                 .iter()
@@ -164,7 +163,7 @@ async fn store_job(services: &Services, symbols: &[Symbol]) -> anyhow::Result<Jo
         JobStatus::Active,
         Utc::now(),
     );
-    services.polling.jobs().create(&job).await?;
+    services.api.jobs.jobs().create(&job).await?;
     Ok(job.id)
 }
 

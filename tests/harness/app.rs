@@ -92,6 +92,8 @@ pub struct TestApp {
     pub services: Services,
     /// The router, as Lambda and the local runner serve it.
     pub router: Router,
+    /// The HTTP edge the router serves behind.
+    pub edge: std::sync::Arc<price_api::edge::Edge>,
     /// The provider stand-in.
     pub finnhub: FakeFinnhub,
     /// This test's database, when asked for.
@@ -189,17 +191,22 @@ impl TestAppBuilder {
             None
         };
         let vars = self.vars;
-        let config = Config::load(|k| vars.get(k).cloned(), None)
+        let lookup = |k: &str| vars.get(k).cloned();
+        let env = market_data::config::Env::new(&lookup, None);
+        let config = Config::read(&env).await.expect("valid test configuration");
+        let edge = price_api::edge::EdgeConfig::from_env(&env)
             .await
-            .expect("valid test configuration");
+            .expect("valid edge configuration");
         let services = match self.metrics {
             Some(metrics) => Services::with_metrics(&config, metrics).await,
             None => Services::from_config(&config).await,
         }
         .expect("services build");
+        let state = price_api::AppState::new(services.api.clone(), edge);
         TestApp {
             config,
-            router: price_api::router(services.clone()),
+            router: price_api::router(state.clone()),
+            edge: state.edge,
             services,
             finnhub,
             db,

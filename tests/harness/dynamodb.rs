@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
-use market_data::jobs::{DynamoJobStore, Job, JobId, JobPage, JobStore, JobStoreError};
+use market_data::cause::Cause;
+use market_data::domain::{Job, JobId, JobPage};
+use market_data::jobs::{DynamoJobStore, JobStore, JobStoreError};
 use market_data::scheduler::{EventBridgeScheduler, Scheduler, SchedulerError};
 
 use crate::{aws_sdk_config, endpoint, unique_name};
@@ -79,9 +81,9 @@ pub struct Failures {
 }
 
 impl Failures {
-    fn check(flag: &AtomicBool, what: &str) -> Result<(), String> {
+    fn check(flag: &AtomicBool, what: &str) -> Result<(), Cause> {
         if flag.load(Ordering::SeqCst) {
-            Err(format!("injected failure of {what}"))
+            Err(Cause::msg(format!("injected failure of {what}")))
         } else {
             Ok(())
         }

@@ -111,3 +111,17 @@ pub async fn load_config(
     )
     .await
 }
+
+/// Loads the HTTP edge's settings from `vars` alone, resolving secret ids through `secrets`.
+pub async fn load_edge_config(
+    vars: &[(&str, &str)],
+    secrets: &dyn market_data::secrets::SecretStore,
+) -> Result<price_api::edge::EdgeConfig, market_data::config::ConfigError> {
+    let lookup = |k: &str| {
+        vars.iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| (*v).to_owned())
+    };
+    price_api::edge::EdgeConfig::from_env(&market_data::config::Env::new(&lookup, Some(secrets)))
+        .await
+}

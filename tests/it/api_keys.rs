@@ -2,7 +2,7 @@
 //! the documentation, each key with an optional limit of its own.
 
 use harness::app::{TestAppBuilder, apigw_v2_event};
-use harness::{TestApp, create_secret, load_config, secrets_client};
+use harness::{TestApp, create_secret, load_edge_config, secrets_client};
 
 const ALPHA: &str = "alpha-key-0123456789abcdef";
 const BRAVO: &str = "bravo-key-0123456789abcdef";
@@ -124,9 +124,9 @@ async fn keys_can_come_from_secrets_manager() {
     let client = secrets_client().await;
     let name = create_secret(&client, &format!(r#"{{"ops":"{ALPHA}"}}"#)).await;
     let store = market_data::secrets::SecretsManager::new(client);
-    let config = load_config(&[("API_KEYS_SECRET_ID", name.as_str())], &store)
+    let edge = load_edge_config(&[("API_KEYS_SECRET_ID", name.as_str())], &store)
         .await
         .unwrap();
-    let keys = config.access.api_keys.expect("keys loaded");
+    let keys = edge.api_keys.expect("keys loaded");
     assert_eq!(keys.find(ALPHA).map(|k| k.name.as_str()), Some("ops"));
 }

@@ -31,6 +31,7 @@ async fn count(db: &tokio_postgres::Client, sql: &str) -> i64 {
 async fn fetch_all(app: &TestApp) {
     for s in SYMBOLS {
         app.services
+            .api
             .quotes
             .refresh(&Symbol::parse(s).unwrap(), ProviderId::Finnhub)
             .await

@@ -79,7 +79,7 @@ async fn every_part_reports_its_metrics_as_emf() {
         .await;
     assert_eq!(created.status, 202, "{}", created.text);
     let job_id = created.json["job_id"].as_str().unwrap();
-    poller::handle_json(&app.services, json!({ "job_id": job_id }))
+    poller::handle_json(&app.services.ticks, json!({ "job_id": job_id }))
         .await
         .unwrap();
     let ticks = lines.named("PollTick");

@@ -7,8 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use market_data::config::{KafkaConfig, KafkaSecurity};
-use market_data::events::{KafkaContext, msk_iam_token};
+use market_data::events::kafka::{KafkaConfig, KafkaContext, KafkaSecurity, msk_iam_token};
 use rdkafka::ClientContext;
 
 fn now_ms() -> i64 {
@@ -90,11 +89,8 @@ fn the_context_of_an_iam_config_hands_librdkafka_a_signed_token() {
         bootstrap_servers: "b-1.example.kafka.eu-central-1.amazonaws.com:9098".into(),
         topic: "price-events".into(),
         delivery_timeout: std::time::Duration::from_secs(5),
-        security: KafkaSecurity {
-            protocol: Some("sasl_ssl".into()),
-            sasl_mechanism: Some("OAUTHBEARER".into()),
-            iam_region: Some("eu-central-1".into()),
-            ..KafkaSecurity::default()
+        security: KafkaSecurity::MskIam {
+            region: "eu-central-1".into(),
         },
     };
     let context = KafkaContext::for_config(&config);

@@ -9,13 +9,14 @@ use harness::dynamodb::{
     Failures, FlakyJobStore, FlakyScheduler, TEST_POLLER_ARN, create_jobs_table,
     eventbridge_client, eventbridge_scheduler, rules_under, unique_rule_prefix,
 };
+use market_data::domain::JobStatus;
 use market_data::domain::{ProviderId, Symbol};
-use market_data::jobs::{JobStatus, JobStore};
+use market_data::jobs::JobStore;
 use market_data::scheduler::Scheduler;
-use market_data::usecases::{NewJob, PollingError, PollingService};
+use market_data::usecases::{JobAdmin, NewJob, PollingError};
 
 struct Setup {
-    polling: PollingService,
+    polling: JobAdmin,
     jobs: Arc<dyn JobStore>,
     fail_store: Arc<Failures>,
     fail_scheduler: Arc<Failures>,
@@ -30,7 +31,7 @@ async fn setup() -> Setup {
     let scheduler: Arc<dyn Scheduler> = Arc::new(eventbridge_scheduler(&prefix).await);
     let fail_store = Arc::new(Failures::default());
     let fail_scheduler = Arc::new(Failures::default());
-    let polling = app.services.polling.clone().with_ports(
+    let polling = app.services.api.jobs.clone().with_ports(
         Arc::new(FlakyJobStore {
             inner: Arc::clone(&jobs),
             fail: Arc::clone(&fail_store),

@@ -5,8 +5,9 @@ use std::collections::BTreeSet;
 
 use chrono::Utc;
 use harness::dynamodb::create_jobs_table;
+use market_data::domain::{Job, JobId, JobStatus};
 use market_data::domain::{ProviderId, Symbol};
-use market_data::jobs::{Job, JobId, JobStatus, JobStore, JobStoreError};
+use market_data::jobs::{JobStore, JobStoreError};
 
 fn job(symbols: &[&str], interval: u32) -> Job {
     Job::new(

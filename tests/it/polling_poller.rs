@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use harness::dynamodb::{create_jobs_table, dynamodb_endpoint};
 use harness::{Reply, TestApp, kafka};
-use market_data::jobs::JobId;
-use market_data::usecases::RunReport;
+use market_data::domain::JobId;
+use market_data::usecases::{RunOutcome, RunReport};
 use serde_json::{Value, json};
 
 /// The real stack with jobs in a table of this test's own; the tick window is shortened so
@@ -41,7 +41,7 @@ fn rule_input(job_id: &str) -> Value {
 }
 
 async fn invoke(app: &TestApp, job_id: &str) -> RunReport {
-    poller::handle_json(&app.services, rule_input(job_id))
+    poller::handle_json(&app.services.ticks, rule_input(job_id))
         .await
         .expect("the invocation succeeds")
 }
@@ -68,7 +68,7 @@ async fn a_tick_fetches_every_symbol_once_stores_and_publishes() {
     )
     .await;
     let report = invoke(&app, &job_id).await;
-    assert_eq!(report.outcome, "ran");
+    assert_eq!(report.outcome, RunOutcome::Ran);
     assert_eq!(report.ticks.len(), 1, "{report:?}");
     assert_eq!(report.ticks[0].fetched, 3);
     for s in symbols {
@@ -90,7 +90,7 @@ async fn a_tick_fetches_every_symbol_once_stores_and_publishes() {
 
     // The next tick is a minute away: another invocation now does nothing.
     let again = invoke(&app, &job_id).await;
-    assert_eq!((again.outcome, again.ticks.len()), ("not_due", 0));
+    assert_eq!((again.outcome, again.ticks.len()), (RunOutcome::NotDue, 0));
     assert_eq!(app.finnhub.calls("AAPL"), 1);
 }
 
@@ -133,14 +133,20 @@ async fn a_paused_or_deleted_job_does_nothing() {
         .await;
     assert_eq!((r.status, r.json["status"].as_str()), (200, Some("paused")));
     let report = invoke(&app, &job_id).await;
-    assert_eq!((report.outcome, report.ticks.len()), ("paused", 0));
+    assert_eq!(
+        (report.outcome, report.ticks.len()),
+        (RunOutcome::Paused, 0)
+    );
     assert_eq!(app.finnhub.calls("AAPL"), 0);
     assert_eq!(raw_rows(&app, "AAPL").await, 0);
 
     let r = app.delete(&format!("/prices/poll/{job_id}")).await;
     assert_eq!(r.status, 204);
     let report = invoke(&app, &job_id).await;
-    assert_eq!((report.outcome, report.ticks.len()), ("deleted", 0));
+    assert_eq!(
+        (report.outcome, report.ticks.len()),
+        (RunOutcome::Deleted, 0)
+    );
     assert_eq!(app.finnhub.calls("AAPL"), 0);
 }
 
@@ -172,7 +178,8 @@ async fn a_failing_symbol_is_reported_and_the_others_are_still_polled() {
     assert_eq!(raw_rows(&app, "AAPL").await, 1);
     let stored = app
         .services
-        .polling
+        .api
+        .jobs
         .jobs()
         .get(&JobId::parse(&job_id).unwrap())
         .await
@@ -187,7 +194,7 @@ async fn input_that_names_no_job_is_refused() {
     let app = app(20).await;
     for bad in [json!({}), json!({"job_id": "nope"}), json!("poll_")] {
         assert!(
-            poller::handle_json(&app.services, bad.clone())
+            poller::handle_json(&app.services.ticks, bad.clone())
                 .await
                 .is_err(),
             "{bad}"

@@ -4,9 +4,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use harness::postgres::TestDb;
-use market_data::config::DatabaseConfig;
 use market_data::domain::{FetchedQuote, Symbol};
 use market_data::providers::Simulated;
+use market_data::store::DatabaseConfig;
 use market_data::store::{MIGRATIONS, PostgresStore, PriceStore};
 use rust_decimal::Decimal;
 use secrecy::SecretString;

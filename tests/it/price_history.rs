@@ -167,12 +167,17 @@ async fn on_embedded_defaults_fetched_prices_reach_the_averages_in_process() {
     let symbol = Symbol::parse("AAPL").unwrap();
     for _ in 0..5 {
         services
+            .api
             .quotes
             .refresh(&symbol, ProviderId::Simulated)
             .await
             .unwrap();
     }
-    let router = price_api::router(services);
+    let edge =
+        price_api::edge::EdgeConfig::from_env(&market_data::config::Env::new(&|_| None, None))
+            .await
+            .unwrap();
+    let router = price_api::router(price_api::AppState::new(services.api.clone(), edge));
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         let response = tower::ServiceExt::oneshot(

@@ -81,7 +81,7 @@ async fn with_redis_unreachable_the_in_process_limiter_takes_over() {
     let (counts, _) = burst(&app, 200).await;
     assert_eq!(counts.get(&200), Some(&50), "{counts:?}");
     assert_eq!(counts.get(&429), Some(&150), "{counts:?}");
-    assert!(app.services.edge.limiter.is_local());
+    assert!(app.edge.limiter.is_local());
 }
 
 #[tokio::test]

@@ -17,7 +17,13 @@ async fn a_finnhub_key_is_resolved_from_its_secret() {
     let vars = [("FINNHUB_API_KEY_SECRET_ID", id.as_str())];
     let config = load_config(&vars, &store).await.unwrap();
     assert_eq!(
-        config.finnhub.api_key.unwrap().expose_secret(),
+        config
+            .providers
+            .finnhub
+            .unwrap()
+            .api_key
+            .unwrap()
+            .expose_secret(),
         "sk-from-secrets-manager"
     );
 }

@@ -53,8 +53,9 @@ pub mod examples {
     use std::time::Duration;
 
     use axum::http::StatusCode;
-    use market_data::domain::{AverageKind, AverageSpec, ProviderId, Symbol};
-    use market_data::jobs::{JobId, JobStoreError};
+    use market_data::cause::Cause;
+    use market_data::domain::{AverageKind, AverageSpec, JobId, ProviderId, Symbol};
+    use market_data::jobs::JobStoreError;
     use market_data::providers::ProviderError;
     use market_data::usecases::polling::validate;
     use market_data::usecases::{AverageError, NewJob, PollingError, QuoteError};
@@ -240,9 +241,9 @@ pub mod examples {
     pub fn jobs_unavailable() -> Problem {
         // The conversion logs the failure; an example has none to report.
         tracing::subscriber::with_default(tracing::subscriber::NoSubscriber::default(), || {
-            Problem::from(PollingError::Store(JobStoreError::Unavailable(
-                "the example's store".into(),
-            )))
+            Problem::from(PollingError::Store(JobStoreError::Unavailable(Cause::msg(
+                "the example's store",
+            ))))
         })
     }
 }

@@ -351,8 +351,7 @@ impl JobStore for DynamoJobStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::ProviderId;
-    use crate::jobs::JobStatus;
+    use crate::domain::{JobStatus, ProviderId};
 
     #[test]
     fn items_round_trip() {
