@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Lint the CloudFormation: cfn-lint on template.yaml and infra/*.yaml, then `sam validate --lint`
-# (the SAM transform itself, then cfn-lint on its output), then the checkov security scan of the
-# same files. A phase of local/test.sh; runs alone too.
+# (the SAM transform itself, then cfn-lint on its output), then local/check-deploy-role.py (the
+# deploy role in infra/deploy-role.yaml against what deploying template.yaml needs), then the
+# checkov security scan of the same files. A phase of local/test.sh; runs alone too.
 #
 # The tools come from PyPI, pinned, into virtualenvs in the tools dir (MDB_TOOLS_DIR, default
 # ~/.cache/mdb/tools): installed once (about two minutes), then reused, and the system Python's
@@ -51,6 +52,8 @@ export AWS_REGION=${AWS_REGION:-us-east-1} SAM_CLI_TELEMETRY=0
 "$CFN_VENV/bin/cfn-lint" template.yaml infra/*.yaml
 echo "cfn-lint: template.yaml $(echo infra/*.yaml) clean"
 "$CFN_VENV/bin/sam" validate --lint --template-file template.yaml
+# The deploy role grants what CloudFormation's handlers and `sam deploy` need for template.yaml.
+"$CFN_VENV/bin/python" local/check-deploy-role.py
 
 # checkov: every CloudFormation check, hard fail on any finding, skips only from the templates.
 checkov_files=()
