@@ -124,10 +124,11 @@ pub mod examples {
 
     /// 400: `limit` of `GET /prices/poll` is out of range (`limit=0`).
     pub fn bad_job_page() -> Problem {
-        Problem::bad_parameter(format!(
-            "invalid `limit`: expected 1 to {}, got \"0\"",
-            market_data::usecases::polling::MAX_PAGE
-        ))
+        let max = market_data::usecases::polling::MAX_PAGE;
+        match crate::extract::bounded_param("limit", Some("0"), 1, 1..=max) {
+            Err(problem) => problem,
+            Ok(_) => Problem::bad_parameter("0 is out of range"),
+        }
     }
 
     /// 400: an average `MA_WINDOWS` does not list (SMA-7).

@@ -118,7 +118,6 @@ impl QuoteService {
 
     /// The latest quote of `symbol` from `provider` (or the default one), from the cache
     /// when fresh, else from the provider; a stale cached quote if the provider fails.
-    #[tracing::instrument(level = "debug", skip(self), fields(%symbol, ?provider))]
     pub async fn latest(
         &self,
         symbol: &Symbol,
@@ -165,7 +164,6 @@ impl QuoteService {
 
     /// Asks the provider regardless of the cache, then stores, publishes and caches the
     /// quote as a miss would. For pollers, which want a new quote every tick.
-    #[tracing::instrument(level = "debug", skip(self), fields(%symbol, %provider))]
     pub async fn refresh(
         &self,
         symbol: &Symbol,

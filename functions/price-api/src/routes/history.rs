@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::extract::ProblemQuery;
+use crate::extract::{ProblemQuery, bounded_param};
 use crate::openapi::examples;
 use crate::problem::Problem;
 
@@ -126,19 +126,7 @@ pub async fn history(
     {
         return Err(Problem::bad_parameter("`from` must not be after `to`"));
     }
-    let limit = match params.limit.filter(|l| !l.trim().is_empty()) {
-        None => DEFAULT_PAGE,
-        Some(raw) => raw
-            .trim()
-            .parse::<usize>()
-            .ok()
-            .filter(|l| (1..=MAX_PAGE).contains(l))
-            .ok_or_else(|| {
-                Problem::bad_parameter(format!(
-                    "invalid `limit`: expected a whole number from 1 to {MAX_PAGE}"
-                ))
-            })?,
-    };
+    let limit = bounded_param("limit", params.limit.as_deref(), DEFAULT_PAGE, 1..=MAX_PAGE)?;
     let before = params
         .cursor
         .filter(|c| !c.trim().is_empty())

@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::extract::ProblemQuery;
+use crate::extract::{ProblemQuery, bounded_param};
 use crate::openapi::examples;
 use crate::problem::Problem;
 
@@ -96,19 +96,7 @@ pub async fn moving_average(
         .ok_or_else(|| Problem::bad_parameter("query parameter `symbol` is required"))?;
     let symbol = Symbol::parse(&raw_symbol)
         .map_err(|e| Problem::bad_parameter(format!("invalid `symbol`: {e}")))?;
-    let window = match params.window.filter(|w| !w.trim().is_empty()) {
-        None => 5,
-        Some(raw) => raw
-            .trim()
-            .parse::<u16>()
-            .ok()
-            .filter(|w| (1..=MAX_WINDOW).contains(w))
-            .ok_or_else(|| {
-                Problem::bad_parameter(format!(
-                    "invalid `window`: expected a whole number from 1 to {MAX_WINDOW}"
-                ))
-            })?,
-    };
+    let window = bounded_param("window", params.window.as_deref(), 5, 1..=MAX_WINDOW)?;
     let kind = match params.kind.filter(|k| !k.trim().is_empty()) {
         None => AverageKind::Sma,
         Some(raw) => raw

@@ -18,7 +18,7 @@ use market_data::usecases::{NewJob, PollingError};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::extract::ProblemQuery;
+use crate::extract::{ProblemQuery, bounded_param};
 use crate::openapi::examples;
 use crate::problem::Problem;
 
@@ -333,18 +333,7 @@ pub async fn list_jobs(
     State(AppState { api: services, .. }): State<AppState>,
     ProblemQuery(params): ProblemQuery<ListParams>,
 ) -> Result<Json<JobList>, Problem> {
-    let limit = match params.limit.as_deref().map(str::trim) {
-        None | Some("") => DEFAULT_PAGE,
-        Some(raw) => raw
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=MAX_PAGE).contains(n))
-            .ok_or_else(|| {
-                Problem::bad_parameter(format!(
-                    "invalid `limit`: expected 1 to {MAX_PAGE}, got {raw:?}"
-                ))
-            })?,
-    };
+    let limit = bounded_param("limit", params.limit.as_deref(), DEFAULT_PAGE, 1..=MAX_PAGE)?;
     let cursor = params.cursor.filter(|c| !c.trim().is_empty());
     let page = services.jobs.list(limit, cursor.as_deref()).await?;
     Ok(Json(JobList {

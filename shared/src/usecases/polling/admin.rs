@@ -2,6 +2,9 @@
 //!
 //! The order of the writes keeps the job store and the scheduler consistent whatever call
 //! fails (see the module documentation of [`super`]).
+//!
+//! Not instrumented with spans of its own: it runs inside an API request, whose span (and
+//! request id) every line logged here must keep.
 
 use std::sync::Arc;
 
@@ -60,7 +63,6 @@ impl JobAdmin {
 
     /// Validates `new`, stores the job and schedules it; the job is active when this
     /// returns. On failure, nothing is left active or scheduled.
-    #[tracing::instrument(skip_all, fields(symbols = new.symbols.len(), interval = new.interval_secs))]
     pub async fn create(&self, new: NewJob) -> Result<Job, PollingError> {
         let symbols = validate(&new)?;
         let pending = Job::new(
@@ -100,7 +102,6 @@ impl JobAdmin {
     }
 
     /// The job `id`.
-    #[tracing::instrument(skip(self), fields(job_id = %id))]
     pub async fn get(&self, id: &JobId) -> Result<Job, PollingError> {
         self.jobs
             .get(id)
@@ -115,7 +116,6 @@ impl JobAdmin {
 
     /// Stops and deletes job `id`: paused first, then its rule removed, then the job.
     /// If a step fails, the job is left paused (and retrying the delete finishes it).
-    #[tracing::instrument(skip(self), fields(job_id = %id))]
     pub async fn delete(&self, id: &JobId) -> Result<(), PollingError> {
         update(&self.jobs, id, |job| {
             if job.status == JobStatus::Active {
@@ -136,7 +136,6 @@ impl JobAdmin {
     }
 
     /// Pauses job `id`: it stays stored but is not polled. Idempotent.
-    #[tracing::instrument(skip(self), fields(job_id = %id))]
     pub async fn pause(&self, id: &JobId) -> Result<Job, PollingError> {
         let job = self
             .update_job(id, |job| {
@@ -153,7 +152,6 @@ impl JobAdmin {
     }
 
     /// Resumes job `id`: schedules it again, then marks it active. Idempotent.
-    #[tracing::instrument(skip(self), fields(job_id = %id))]
     pub async fn resume(&self, id: &JobId) -> Result<Job, PollingError> {
         let job = self.get(id).await?;
         self.scheduler.schedule(&job).await?;
