@@ -30,7 +30,49 @@ async fn a_missing_key_is_401() {
         .await
         .problem_detail(401);
     assert!(detail.contains("x-api-key"), "{detail}");
-    app.get("/ready").await.problem_detail(401);
+}
+
+#[tokio::test]
+async fn readiness_without_a_key_is_the_status_alone() {
+    let app = with_keys(TestApp::builder()).build().await;
+    let anonymous = app.get("/ready").await;
+    assert_eq!(anonymous.status, 200, "{}", anonymous.text);
+    assert_eq!(anonymous.json, serde_json::json!({"status": "ready"}));
+    let wrong = app.get_with("/ready", &[("x-api-key", "nope")]).await;
+    assert_eq!(wrong.json, serde_json::json!({"status": "ready"}));
+    let keyed = app.get_with("/ready", &[("x-api-key", BRAVO)]).await;
+    assert!(
+        keyed.json["dependencies"]
+            .as_array()
+            .is_some_and(|d| !d.is_empty()),
+        "{}",
+        keyed.json
+    );
+}
+
+#[tokio::test]
+async fn wrong_keys_count_against_the_address_and_are_throttled() {
+    let app = with_keys(TestApp::builder())
+        .env("RATE_LIMIT_PER_MINUTE", "3")
+        .env("RATE_LIMIT_BURST", "3")
+        .build()
+        .await;
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        let r = app
+            .get_with(
+                "/prices/latest?symbol=AAPL",
+                &[("x-api-key", "guess-0123456789abcdef")],
+            )
+            .await;
+        statuses.push(r.status);
+    }
+    assert_eq!(statuses, [401, 401, 401, 429, 429]);
+    // A valid key is its own client: the address's refusals do not reach it.
+    let r = app
+        .get_with("/prices/latest?symbol=AAPL", &[("x-api-key", BRAVO)])
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
 }
 
 #[tokio::test]

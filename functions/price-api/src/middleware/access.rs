@@ -2,13 +2,16 @@
 //! limit, evaluated before any handler runs.
 //!
 //! A client is its API key's name when it sent a valid key, else its address. `/health` is
-//! neither authenticated nor limited; the documentation pages are limited but need no key.
+//! neither authenticated nor limited; the documentation pages and `/ready` are limited but
+//! need no key (`/ready` then answers its status alone). A request with a missing or wrong key
+//! counts against its address's limit before it is refused, so guessing keys is throttled like
+//! any other anonymous traffic (429 once the address's limit is reached).
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use market_data::ratelimit::{Decision, whole_seconds};
+use market_data::ratelimit::{Decision, Quota, whole_seconds};
 
 use crate::AppState;
 use crate::client;
@@ -42,6 +45,7 @@ fn is_unlimited(path: &str) -> bool {
 
 fn is_public(path: &str) -> bool {
     is_unlimited(path)
+        || path == "/ready"
         || path == "/openapi.json"
         || path == "/docs"
         || path.starts_with("/docs/")
@@ -66,6 +70,14 @@ pub async fn access(State(state): State<AppState>, mut request: Request, next: N
         _ => None,
     };
     if edge.api_keys.is_some() && key.is_none() && !is_public(&path) {
+        // Counted against the address first: a refused key costs the guesser its limit.
+        if let Some(quota) = edge.default_quota {
+            let address = format!("ip:{}", client::address(&request));
+            let decision = edge.limiter.check(&address, quota).await;
+            if !decision.allowed {
+                return refused(&state, &Caller::Anonymous, quota, &decision);
+            }
+        }
         let detail = if presented.is_some() {
             "the x-api-key header does not hold a valid API key"
         } else {
@@ -98,30 +110,35 @@ pub async fn access(State(state): State<AppState>, mut request: Request, next: N
     };
     let decision = edge.limiter.check(&limiter_key, quota).await;
     if !decision.allowed {
-        state
-            .api
-            .metrics
-            .count("RateLimited", vec![("Caller", caller_kind(&caller).into())]);
-        let retry = decision.retry_after.unwrap_or_default();
-        let problem = Problem::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate-limited",
-            "Too many requests",
-            format!(
-                "the limit of {} requests a minute (burst {}) is reached; retry in {} s",
-                quota.per_minute,
-                quota.burst,
-                whole_seconds(retry)
-            ),
-        )
-        .with_retry_after(retry);
-        let mut response = problem.into_response();
-        set_headers(response.headers_mut(), &decision);
-        return with_caller(response, caller);
+        return with_caller(refused(&state, &caller, quota, &decision), caller);
     }
     let mut response = next.run(request).await;
     set_headers(response.headers_mut(), &decision);
     with_caller(response, caller)
+}
+
+/// The 429 answer for a caller over `quota`.
+fn refused(state: &AppState, caller: &Caller, quota: Quota, decision: &Decision) -> Response {
+    state
+        .api
+        .metrics
+        .count("RateLimited", vec![("Caller", caller_kind(caller).into())]);
+    let retry = decision.retry_after.unwrap_or_default();
+    let problem = Problem::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate-limited",
+        "Too many requests",
+        format!(
+            "the limit of {} requests a minute (burst {}) is reached; retry in {} s",
+            quota.per_minute,
+            quota.burst,
+            whole_seconds(retry)
+        ),
+    )
+    .with_retry_after(retry);
+    let mut response = problem.into_response();
+    set_headers(response.headers_mut(), decision);
+    response
 }
 
 fn caller_kind(caller: &Caller) -> &'static str {

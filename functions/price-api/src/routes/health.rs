@@ -1,6 +1,8 @@
 //! `GET /health` (liveness) and `GET /ready` (each dependency's state).
 
 use crate::AppState;
+use crate::middleware::access::Caller;
+use axum::Extension;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -32,6 +34,8 @@ pub struct Readiness {
     /// `ready` when every configured dependency is up, else `degraded`.
     pub status: String,
     /// One entry per port.
+    /// Empty for a caller without a key when keys are configured.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dependencies: Vec<Dependency>,
 }
 
@@ -83,15 +87,14 @@ pub async fn health() -> Json<Health> {
     tag = "operations",
     summary = "Readiness, with each dependency's state",
     description = "Checks the store, the shared cache and the event bus (each bounded to 2 s) \
-                   and reports which providers are configured.",
+                   and reports which providers are configured. Needs no key; when API keys are \
+                   configured, a caller without a valid one gets the status alone (no \
+                   dependencies, hosts or errors).",
     responses(
         (status = 200, description = "Every configured dependency is up", body = Readiness,
          example = json!({"status": "ready", "dependencies": [
              {"port": "store", "adapter": "postgres (pool of 8)", "status": "up"}]})),
         (status = 503, description = "A configured dependency is down", body = Readiness),
-        (status = 401, description = "API keys are required and none (or a wrong one) was sent",
-         body = crate::problem::Problem, content_type = "application/problem+json",
-         example = json!(crate::openapi::examples::unauthorized())),
         (status = 429, description = "The caller's rate limit is reached",
          body = crate::problem::Problem, content_type = "application/problem+json",
          example = json!(crate::openapi::examples::rate_limited())),
@@ -99,11 +102,19 @@ pub async fn health() -> Json<Health> {
     security((), ("api_key" = [])),
 )]
 pub async fn ready(
-    State(AppState { api: services, .. }): State<AppState>,
+    State(state): State<AppState>,
+    caller: Option<Extension<Caller>>,
 ) -> (StatusCode, Json<Readiness>) {
-    let states = services.readiness.check().await;
+    let states = state.api.readiness.check().await;
     let all_up = states.iter().all(|d| d.status != DependencyStatus::Down);
-    let dependencies: Vec<Dependency> = states.into_iter().map(Dependency::from).collect();
+    // With API keys configured, only a caller with one learns what the service runs on.
+    let trusted =
+        state.edge.api_keys.is_none() || matches!(caller.as_deref(), Some(Caller::Key(_)));
+    let dependencies: Vec<Dependency> = if trusted {
+        states.into_iter().map(Dependency::from).collect()
+    } else {
+        Vec::new()
+    };
     let (code, status) = if all_up {
         (StatusCode::OK, "ready")
     } else {
