@@ -147,3 +147,58 @@ async fn a_zero_limit_turns_rate_limiting_off() {
     assert_eq!(counts.get(&200), Some(&100));
     assert!(responses[0].headers.get("ratelimit-limit").is_none());
 }
+
+#[tokio::test]
+async fn a_flood_of_refused_requests_costs_no_redis_call_each() {
+    let app = TestApp::builder()
+        .redis()
+        .env("RATE_LIMIT_PER_MINUTE", "5")
+        .build()
+        .await;
+    let mut statuses = HashMap::new();
+    for _ in 0..50 {
+        let r = app
+            .get("/prices/latest?symbol=AAPL&provider=simulated")
+            .await;
+        *statuses.entry(r.status).or_insert(0) += 1;
+    }
+    assert_eq!(statuses.get(&200), Some(&5), "{statuses:?}");
+    assert_eq!(statuses.get(&429), Some(&45), "{statuses:?}");
+    // Five allowed, one refusal learnt from Redis; the other 44 refused here until Retry-After.
+    assert_eq!(app.edge.limiter.shared_calls(), 6);
+}
+
+#[tokio::test]
+async fn leases_save_round_trips_and_never_let_more_through_than_redis_allows() {
+    // 600 a minute, burst 300: each process leases 3 requests at a time. A generous Redis
+    // timeout keeps the in-process fallback (per container by design) out of this count.
+    let quota = |builder: harness::app::TestAppBuilder| {
+        builder
+            .env("RATE_LIMIT_PER_MINUTE", "600")
+            .env("RATE_LIMIT_BURST", "300")
+            .env("REDIS_TIMEOUT_MS", "5000")
+    };
+    let first = quota(TestApp::builder().redis()).build().await;
+    let second = quota(TestApp::builder())
+        .env("REDIS_URL", &harness::redis::url())
+        .env("REDIS_KEY_PREFIX", first.redis_prefix.as_deref().unwrap())
+        .build()
+        .await;
+    let started = std::time::Instant::now();
+    let ((a, _), (b, _)) = tokio::join!(burst(&first, 400), burst(&second, 400));
+    let elapsed = started.elapsed().as_secs_f64();
+    assert!(!first.edge.limiter.is_local() && !second.edge.limiter.is_local());
+    let through = a.get(&200).unwrap_or(&0) + b.get(&200).unwrap_or(&0);
+    // Never more than Redis's own GCRA lets through: the burst, plus what the sustained rate
+    // (10 a second) refilled while the requests ran.
+    let refilled = (elapsed * 10.0).ceil() as usize + 1;
+    assert!(
+        through <= 300 + refilled,
+        "{through} through in {elapsed:.1} s"
+    );
+    // At most 2 processes × 2 leased requests lapse unused.
+    assert!(through >= 300 - 4, "{through} through");
+    // Requests arriving while a lease is being asked for wait for it instead of asking too.
+    let calls = first.edge.limiter.shared_calls() + second.edge.limiter.shared_calls();
+    assert!(calls < 400, "{calls} round trips for 800 requests");
+}

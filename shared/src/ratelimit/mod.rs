@@ -1,24 +1,34 @@
 //! Rate limiting: the port, its adapters, and the fallback between them.
 //!
 //! The algorithm is GCRA (the generic cell rate algorithm, a token bucket kept as one
-//! timestamp per client). With Redis, each decision is one server-side script, so a limit
-//! holds across every concurrent Lambda container. Without Redis (not configured, or not
+//! timestamp per client). With Redis, the quota lives in Redis (one server-side script takes
+//! from it), so a limit holds across every concurrent Lambda container; each process leases a
+//! few requests at a time and remembers refusals ([`lease`]), so most decisions cost no round
+//! trip and a flood of refused requests costs none. Without Redis (not configured, or not
 //! answering), each process limits on its own with the same algorithm, and says so in its
 //! logs: limits then hold per container rather than failing open or closed silently.
 
 mod gcra;
+pub mod lease;
 mod local;
 mod redis;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use tracing::{info, warn};
 
+use crate::single_flight::SingleFlight;
+
 pub use gcra::{Decision, Quota};
+pub use lease::Leases;
 pub use local::LocalRateLimiter;
-pub use redis::RedisRateLimiter;
+pub use redis::{Grant, RedisRateLimiter};
+
+/// How many shared leases a request waits for before asking Redis for itself alone.
+const JOINS: usize = 4;
 
 /// A limiter that could not decide.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -34,9 +44,12 @@ pub trait RateLimiter: Send + Sync {
 
 /// The limiter the API uses: Redis when it answers, the in-process limiter when it does not.
 pub struct RateLimiting {
-    shared: Option<RedisRateLimiter>,
+    shared: Option<Arc<RedisRateLimiter>>,
+    leases: Arc<Leases>,
+    refills: SingleFlight<String, Result<Grant, RateLimitError>>,
     local: LocalRateLimiter,
     on_local: AtomicBool,
+    shared_calls: Arc<AtomicU64>,
 }
 
 impl RateLimiting {
@@ -44,8 +57,11 @@ impl RateLimiting {
     pub fn new(shared: Option<RedisRateLimiter>) -> Self {
         Self {
             on_local: AtomicBool::new(shared.is_none()),
-            shared,
+            shared: shared.map(Arc::new),
+            leases: Arc::new(Leases::default()),
+            refills: SingleFlight::new(),
             local: LocalRateLimiter::new(),
+            shared_calls: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -54,24 +70,102 @@ impl RateLimiting {
         self.on_local.load(Ordering::Relaxed)
     }
 
+    /// One lease of `key` from Redis, shared by every request of the same client waiting for
+    /// one; recorded before the waiters wake. The flag says whether this request asked.
+    async fn refill(
+        &self,
+        shared: &Arc<RedisRateLimiter>,
+        key: &str,
+        quota: Quota,
+    ) -> Result<(Grant, bool), RateLimitError> {
+        let shared = Arc::clone(shared);
+        let leases = Arc::clone(&self.leases);
+        let calls = Arc::clone(&self.shared_calls);
+        let owned = key.to_owned();
+        let (result, leader) = self
+            .refills
+            .run(key.to_owned(), move || async move {
+                calls.fetch_add(1, Ordering::Relaxed);
+                let grant = shared
+                    .lease(&owned, quota, lease::lease_size(quota))
+                    .await?;
+                leases.record(&owned, grant.granted, grant.decision);
+                Ok(grant)
+            })
+            .await;
+        let grant = result.map_err(|e| RateLimitError(crate::cause::Cause::new(e)))??;
+        Ok((grant, leader))
+    }
+
+    fn back_on_redis(&self) {
+        if self.on_local.swap(false, Ordering::Relaxed) {
+            info!("rate limiting back on Redis: limits hold across containers");
+        }
+    }
+
+    /// Round trips to Redis so far: what the leases save is visible (and tested).
+    pub fn shared_calls(&self) -> u64 {
+        self.shared_calls.load(Ordering::Relaxed)
+    }
+
     /// Counts one request of `key`. Never fails: without Redis, the in-process limiter decides.
     pub async fn check(&self, key: &str, quota: Quota) -> Decision {
         if let Some(shared) = &self.shared {
-            match shared.check(key, quota).await {
-                Ok(decision) => {
-                    if self.on_local.swap(false, Ordering::Relaxed) {
-                        info!("rate limiting back on Redis: limits hold across containers");
-                    }
+            if lease::lease_size(quota) == 1 {
+                // Small quotas are exact: each request asks Redis, refusals are remembered.
+                if let Some(decision) = self.leases.take(key, quota) {
                     return decision;
                 }
-                Err(e) => {
-                    if !self.on_local.swap(true, Ordering::Relaxed) {
-                        warn!(error = %e, "Redis unreachable: rate limiting falls back to in-process limits, per container");
+                return self.alone(shared, key, quota).await;
+            }
+            for _ in 0..JOINS {
+                if let Some(decision) = self.leases.take(key, quota) {
+                    return decision;
+                }
+                match self.refill(shared, key, quota).await {
+                    Ok((grant, true)) => {
+                        self.back_on_redis();
+                        if !grant.decision.allowed
+                            && let Some(held) = self.leases.take(key, quota)
+                        {
+                            // Redis has nothing left, but a concurrent lease brought some here.
+                            return held;
+                        }
+                        return grant.decision;
+                    }
+                    // Another request's lease: take from what it brought, or its refusal.
+                    Ok((_, false)) => continue,
+                    Err(e) => {
+                        if !self.on_local.swap(true, Ordering::Relaxed) {
+                            warn!(error = %e, "Redis unreachable: rate limiting falls back to in-process limits, per container");
+                        }
+                        return self.local.decide(key, quota);
                     }
                 }
             }
+            // Leases kept being drained by other requests: let Redis decide this one alone.
+            return self.alone(shared, key, quota).await;
         }
         self.local.decide(key, quota)
+    }
+
+    /// One request decided by Redis on its own (exactly `gcra::step` there); a refusal is
+    /// remembered until its `Retry-After`.
+    async fn alone(&self, shared: &RedisRateLimiter, key: &str, quota: Quota) -> Decision {
+        self.shared_calls.fetch_add(1, Ordering::Relaxed);
+        match shared.lease(key, quota, 1).await {
+            Ok(grant) => {
+                self.back_on_redis();
+                self.leases.record(key, grant.granted, grant.decision);
+                grant.decision
+            }
+            Err(e) => {
+                if !self.on_local.swap(true, Ordering::Relaxed) {
+                    warn!(error = %e, "Redis unreachable: rate limiting falls back to in-process limits, per container");
+                }
+                self.local.decide(key, quota)
+            }
+        }
     }
 }
 
