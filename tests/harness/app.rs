@@ -145,6 +145,14 @@ impl TestAppBuilder {
         self
     }
 
+    /// The provider `fake` plays, configured with a key and pointing at it.
+    pub fn provider(mut self, fake: &crate::FakeProvider) -> Self {
+        for (name, value) in fake.env() {
+            self.vars.insert(name, value);
+        }
+        self
+    }
+
     /// Measurements go to `metrics` instead of where `METRICS` says.
     pub fn metrics(mut self, metrics: market_data::telemetry::Metrics) -> Self {
         self.metrics = Some(metrics);

@@ -81,11 +81,11 @@ async fn a_repeated_parameter_is_400() {
 async fn an_unknown_provider_is_400() {
     let app = TestApp::builder().build().await;
     let detail = app
-        .get("/prices/latest?symbol=AAPL&provider=yahoo")
+        .get("/prices/latest?symbol=AAPL&provider=bloomberg")
         .await
         .problem_detail(400);
     assert!(
-        detail.contains("yahoo") && detail.contains("finnhub"),
+        detail.contains("bloomberg") && detail.contains("finnhub"),
         "{detail}"
     );
 }
@@ -162,7 +162,7 @@ async fn an_html_error_page_is_503() {
 }
 
 #[tokio::test]
-async fn truncated_json_is_503() {
+async fn truncated_json_is_502() {
     let app = finnhub_app().await;
     app.finnhub.reply(
         "AAPL",
@@ -171,7 +171,7 @@ async fn truncated_json_is_503() {
     let detail = app
         .get("/prices/latest?symbol=AAPL")
         .await
-        .problem_detail(503);
+        .problem_detail(502);
     assert!(detail.contains("not JSON"), "{detail}");
 }
 

@@ -245,7 +245,7 @@ async fn every_provider_failure_is_a_flagged_stale_quote_or_a_problem_in_time() 
         (
             "truncated",
             Reply::RawJson(r#"{"c": 261.7, "d""#.into()),
-            503,
+            502,
         ),
         ("html", Reply::Html(502), 503),
         ("refused key", Reply::Status(401, vec![]), 502),

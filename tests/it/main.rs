@@ -27,6 +27,7 @@ mod polling_jobs_dynamodb;
 mod polling_poller;
 mod postgres_store;
 mod price_history;
+mod provider_adapters;
 mod rate_limit;
 mod redis_cache;
 mod secrets;
