@@ -183,8 +183,10 @@ impl TestAppBuilder {
         } else {
             None
         };
+        let shared_prefix = self.vars.get("REDIS_KEY_PREFIX").cloned();
         let redis_prefix = self.redis.map(|url| {
-            let prefix = redis::unique_prefix();
+            // A prefix given with `env` is kept: two apps sharing it play two containers.
+            let prefix = shared_prefix.unwrap_or_else(redis::unique_prefix);
             self.vars.insert("REDIS_URL".into(), url);
             self.vars.insert("REDIS_KEY_PREFIX".into(), prefix.clone());
             prefix

@@ -149,7 +149,7 @@ async fn a_hanging_provider_is_503_within_the_timeout() {
 }
 
 #[tokio::test]
-async fn an_html_error_page_is_503() {
+async fn an_html_error_page_is_503_and_html_sent_as_a_quote_is_502() {
     let app = finnhub_app().await;
     app.finnhub.reply("AAPL", Reply::Html(502));
     app.finnhub.reply("MSFT", Reply::Html(200));
@@ -158,7 +158,7 @@ async fn an_html_error_page_is_503() {
         .problem_detail(503);
     app.get("/prices/latest?symbol=MSFT")
         .await
-        .problem_detail(503);
+        .assert_problem(502, "not a quote");
 }
 
 #[tokio::test]

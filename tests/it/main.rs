@@ -10,6 +10,7 @@
 mod api_keys;
 mod bad_input;
 mod event_source;
+mod failover;
 mod faults;
 mod finnhub_provider;
 mod fuzz_bodies;
