@@ -145,6 +145,14 @@ impl TestAppBuilder {
         self
     }
 
+    /// The provider `fake` plays, configured with a key and pointing at it.
+    pub fn provider(mut self, fake: &crate::FakeProvider) -> Self {
+        for (name, value) in fake.env() {
+            self.vars.insert(name, value);
+        }
+        self
+    }
+
     /// Measurements go to `metrics` instead of where `METRICS` says.
     pub fn metrics(mut self, metrics: market_data::telemetry::Metrics) -> Self {
         self.metrics = Some(metrics);
@@ -175,8 +183,10 @@ impl TestAppBuilder {
         } else {
             None
         };
+        let shared_prefix = self.vars.get("REDIS_KEY_PREFIX").cloned();
         let redis_prefix = self.redis.map(|url| {
-            let prefix = redis::unique_prefix();
+            // A prefix given with `env` is kept: two apps sharing it play two containers.
+            let prefix = shared_prefix.unwrap_or_else(redis::unique_prefix);
             self.vars.insert("REDIS_URL".into(), url);
             self.vars.insert("REDIS_KEY_PREFIX".into(), prefix.clone());
             prefix

@@ -10,6 +10,7 @@ pub mod broker;
 pub mod dynamodb;
 pub mod event_source;
 pub mod fake_finnhub;
+pub mod fake_provider;
 pub mod kafka;
 pub mod postgres;
 pub mod price_events;
@@ -18,6 +19,7 @@ pub mod redis;
 
 pub use app::TestApp;
 pub use fake_finnhub::{FakeFinnhub, Reply};
+pub use fake_provider::{FakeProvider, Kind, ProviderReply};
 
 /// A name no other test uses: `{prefix}_{uuid}`, lower-case and safe in SQL, Redis and Kafka.
 pub fn unique_name(prefix: &str) -> String {

@@ -81,11 +81,11 @@ async fn a_repeated_parameter_is_400() {
 async fn an_unknown_provider_is_400() {
     let app = TestApp::builder().build().await;
     let detail = app
-        .get("/prices/latest?symbol=AAPL&provider=yahoo")
+        .get("/prices/latest?symbol=AAPL&provider=bloomberg")
         .await
         .problem_detail(400);
     assert!(
-        detail.contains("yahoo") && detail.contains("finnhub"),
+        detail.contains("bloomberg") && detail.contains("finnhub"),
         "{detail}"
     );
 }
@@ -149,7 +149,7 @@ async fn a_hanging_provider_is_503_within_the_timeout() {
 }
 
 #[tokio::test]
-async fn an_html_error_page_is_503() {
+async fn an_html_error_page_is_503_and_html_sent_as_a_quote_is_502() {
     let app = finnhub_app().await;
     app.finnhub.reply("AAPL", Reply::Html(502));
     app.finnhub.reply("MSFT", Reply::Html(200));
@@ -158,11 +158,11 @@ async fn an_html_error_page_is_503() {
         .problem_detail(503);
     app.get("/prices/latest?symbol=MSFT")
         .await
-        .problem_detail(503);
+        .assert_problem(502, "not a quote");
 }
 
 #[tokio::test]
-async fn truncated_json_is_503() {
+async fn truncated_json_is_502() {
     let app = finnhub_app().await;
     app.finnhub.reply(
         "AAPL",
@@ -171,7 +171,7 @@ async fn truncated_json_is_503() {
     let detail = app
         .get("/prices/latest?symbol=AAPL")
         .await
-        .problem_detail(503);
+        .problem_detail(502);
     assert!(detail.contains("not JSON"), "{detail}");
 }
 

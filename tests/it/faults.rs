@@ -245,20 +245,22 @@ async fn every_provider_failure_is_a_flagged_stale_quote_or_a_problem_in_time() 
         (
             "truncated",
             Reply::RawJson(r#"{"c": 261.7, "d""#.into()),
-            503,
+            502,
         ),
         ("html", Reply::Html(502), 503),
         ("refused key", Reply::Status(401, vec![]), 502),
     ];
-    let app = TestApp::builder()
-        .finnhub()
-        .redis()
-        .env("CACHE_TTL_SECONDS", "1")
-        .env("CACHE_STALE_TTL_SECONDS", "600")
-        .env("FINNHUB_TIMEOUT_MS", "500")
-        .build()
-        .await;
     for (i, (name, reply, status)) in failures.into_iter().enumerate() {
+        // An app per failure: a rate limit's cool-down, a refused key's and an open circuit
+        // would otherwise carry over to the next case (tests/it/failover.rs checks those).
+        let app = TestApp::builder()
+            .finnhub()
+            .redis()
+            .env("CACHE_TTL_SECONDS", "1")
+            .env("CACHE_STALE_TTL_SECONDS", "600")
+            .env("FINNHUB_TIMEOUT_MS", "500")
+            .build()
+            .await;
         let cached = format!("C{i}");
         let cold = format!("N{i}");
         let fresh = app.get(&format!("/prices/latest?symbol={cached}")).await;

@@ -19,6 +19,7 @@ fn provider(base_url: &str) -> Finnhub {
         api_key: Some(SecretString::from(TEST_FINNHUB_KEY.to_owned())),
         base_url: base_url.to_owned(),
         timeout: TIMEOUT,
+        quota: market_data::providers::finnhub::FINNHUB_DEFAULT_QUOTA,
     })
     .expect("client builds")
     .expect("configured with a key")
@@ -34,6 +35,7 @@ fn without_a_key_finnhub_is_not_configured() {
         api_key: None,
         base_url: "http://127.0.0.1:1".into(),
         timeout: TIMEOUT,
+        quota: market_data::providers::finnhub::FINNHUB_DEFAULT_QUOTA,
     })
     .unwrap();
     assert!(none.is_none());
@@ -83,17 +85,19 @@ async fn unknown_symbol_zeros_are_not_found() {
 }
 
 #[tokio::test]
-async fn refused_keys_are_misconfigured() {
+async fn a_refused_key_and_a_premium_symbol_are_told_apart() {
     let fake = FakeFinnhub::start().await;
     fake.reply("A", Reply::Status(401, vec![]));
     fake.reply("B", Reply::Status(403, vec![]));
     let p = provider(fake.base_url());
-    for s in ["A", "B"] {
-        assert!(matches!(
-            p.quote(&sym(s)).await,
-            Err(ProviderError::Misconfigured(_))
-        ));
-    }
+    assert!(matches!(
+        p.quote(&sym("A")).await,
+        Err(ProviderError::CredentialsRefused(_))
+    ));
+    assert!(matches!(
+        p.quote(&sym("B")).await,
+        Err(ProviderError::PlanRestricted(_))
+    ));
 }
 
 #[tokio::test]
@@ -113,7 +117,7 @@ async fn rate_limit_carries_the_reset_time() {
 }
 
 #[tokio::test]
-async fn server_errors_html_pages_and_broken_json_are_unavailable() {
+async fn server_errors_are_unavailable_and_unreadable_bodies_garbage() {
     let fake = FakeFinnhub::start().await;
     fake.reply("E500", Reply::Status(500, vec![]));
     fake.reply("E503", Reply::Status(503, vec![]));
@@ -122,10 +126,17 @@ async fn server_errors_html_pages_and_broken_json_are_unavailable() {
     fake.reply("TRUNC", Reply::RawJson(r#"{"c":261.74,"h":263.3"#.into()));
     fake.reply("EMPTY", Reply::RawJson(String::new()));
     let p = provider(fake.base_url());
-    for s in ["E500", "E503", "HTML", "HTMLOK", "TRUNC", "EMPTY"] {
+    for s in ["E500", "E503", "HTML"] {
         let result = p.quote(&sym(s)).await;
         assert!(
             matches!(result, Err(ProviderError::Unavailable(_))),
+            "{s}: {result:?}"
+        );
+    }
+    for s in ["HTMLOK", "TRUNC", "EMPTY"] {
+        let result = p.quote(&sym(s)).await;
+        assert!(
+            matches!(result, Err(ProviderError::Garbage(_))),
             "{s}: {result:?}"
         );
     }

@@ -10,6 +10,7 @@
 mod api_keys;
 mod bad_input;
 mod event_source;
+mod failover;
 mod faults;
 mod finnhub_provider;
 mod fuzz_bodies;
@@ -27,6 +28,7 @@ mod polling_jobs_dynamodb;
 mod polling_poller;
 mod postgres_store;
 mod price_history;
+mod provider_adapters;
 mod rate_limit;
 mod redis_cache;
 mod secrets;

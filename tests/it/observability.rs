@@ -64,7 +64,8 @@ async fn logs_carry_request_ids_and_outcomes_and_never_a_secret() {
         .env("METRICS", "log")
         .build()
         .await;
-    app.finnhub.reply("DENIED", Reply::Status(401, vec![]));
+    // A premium symbol (403): 502, and unlike a refused key no cool-down for the others.
+    app.finnhub.reply("DENIED", Reply::Status(403, vec![]));
 
     let key = [("x-api-key", API_KEY)];
     assert_eq!(

@@ -236,7 +236,7 @@ async fn every_malformed_body_is_a_clear_4xx_problem() {
             "does not match",
         ),
         (
-            json!({"symbols": ["AAPL"], "interval": 10, "provider": "yahoo"}),
+            json!({"symbols": ["AAPL"], "interval": 10, "provider": "bloomberg"}),
             400,
             "unknown provider",
         ),

@@ -22,7 +22,7 @@ use crate::problem::Problem;
         (name = "polling", description = "Jobs that poll symbols on a schedule"),
         (name = "operations", description = "Liveness and readiness"),
     ),
-    components(schemas(Problem)),
+    components(schemas(Problem, crate::problem::RouteStep, crate::routes::latest::BatchResponse)),
     modifiers(&ApiKeyScheme),
 )]
 pub struct ApiDoc;
@@ -69,7 +69,7 @@ pub mod examples {
     /// A symbol longer than any symbol may be.
     pub const TOO_LONG_SYMBOL: &str = "ABCDEFGHIJKLMNOP";
     /// A provider this API does not know.
-    pub const UNKNOWN_PROVIDER: &str = "yahoo";
+    pub const UNKNOWN_PROVIDER: &str = "bloomberg";
     /// The job id of the examples (well-formed, but no job has it).
     pub const JOB_ID: &str = "poll_019ac1d2e3f47a8b9c0d1e2f3a4b5c6d";
     /// An interval below the shortest a job may have.
@@ -94,6 +94,7 @@ pub mod examples {
                 provider: ProviderId::Finnhub,
                 symbol,
                 source,
+                attempts: Vec::new(),
             }),
             Err(e) => broken(format!("{symbol:?}: {e}")),
         }
@@ -215,9 +216,8 @@ pub mod examples {
     pub fn provider_refused() -> Problem {
         quote_failed(
             SYMBOL,
-            ProviderError::Misconfigured(
-                "Finnhub answered 401 Unauthorized: check FINNHUB_API_KEY and the plan's access"
-                    .into(),
+            ProviderError::CredentialsRefused(
+                "Finnhub answered 401 Unauthorized: check FINNHUB_API_KEY".into(),
             ),
         )
     }

@@ -12,7 +12,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use market_data::providers::ProviderError;
 use market_data::store::StoreError;
-use market_data::usecases::QuoteError;
+use market_data::usecases::{Attempt, AttemptOutcome, QuoteError};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -32,9 +32,45 @@ pub struct Problem {
     pub status: u16,
     /// What went wrong with this request, written for the client.
     pub detail: String,
+    /// For a quote no provider could give: each provider tried or skipped, with its reason
+    /// (an RFC 9457 extension member).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<Vec<RouteStep>>,
     /// Seconds to wait before retrying, also sent as `Retry-After`.
     #[serde(skip)]
     pub retry_after: Option<Duration>,
+}
+
+/// One provider of a quote's route: who was tried, and what came of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RouteStep {
+    /// The provider id.
+    pub provider: String,
+    /// `served`, `failed` (asked, and it failed) or `skipped` (not asked: quota used up,
+    /// cooling down after a refusal, or circuit open).
+    pub outcome: String,
+    /// `served`, or the failure: `not_found`, `rate_limited`, `credentials_refused`,
+    /// `plan_restricted`, `unavailable`, `garbage`, `not_configured`.
+    pub reason: String,
+    /// What the provider said, for failures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl From<&Attempt> for RouteStep {
+    fn from(a: &Attempt) -> Self {
+        let outcome = match a.outcome {
+            AttemptOutcome::Served => "served",
+            AttemptOutcome::Failed(_) => "failed",
+            AttemptOutcome::Skipped(_) => "skipped",
+        };
+        Self {
+            provider: a.provider.to_string(),
+            outcome: outcome.into(),
+            reason: a.reason().into(),
+            detail: a.error().map(ToString::to_string),
+        }
+    }
 }
 
 impl Problem {
@@ -45,6 +81,7 @@ impl Problem {
             title: title.to_owned(),
             status: status.as_u16(),
             detail: detail.into(),
+            attempts: None,
             retry_after: None,
         }
     }
@@ -88,6 +125,12 @@ impl Problem {
         .with_retry_after(Duration::from_secs(5))
     }
 
+    /// Lists the providers a quote's route tried.
+    pub fn with_attempts(mut self, attempts: &[Attempt]) -> Self {
+        self.attempts = Some(attempts.iter().map(RouteStep::from).collect());
+        self
+    }
+
     /// Sets `Retry-After`.
     pub fn with_retry_after(mut self, after: Duration) -> Self {
         self.retry_after = Some(after);
@@ -101,8 +144,25 @@ impl From<QuoteError> for Problem {
             provider,
             symbol,
             source,
+            attempts,
         } = e;
-        match source {
+        if attempts.len() > 1 {
+            let asked: Vec<String> = attempts.iter().map(|a| a.provider.to_string()).collect();
+            let problem = match source {
+                ProviderError::NotFound => Problem::new(
+                    StatusCode::NOT_FOUND,
+                    "unknown-symbol",
+                    "Unknown symbol",
+                    format!(
+                        "no provider has a quote for symbol {symbol} (asked: {})",
+                        asked.join(", ")
+                    ),
+                ),
+                _ => no_provider(&symbol, &attempts),
+            };
+            return problem.with_attempts(&attempts);
+        }
+        let problem = match source {
             ProviderError::NotFound => Problem::new(
                 StatusCode::NOT_FOUND,
                 "unknown-symbol",
@@ -115,11 +175,17 @@ impl From<QuoteError> for Problem {
                 "Provider not configured",
                 e.to_string(),
             ),
-            ProviderError::Misconfigured(reason) => Problem::new(
+            ProviderError::CredentialsRefused(reason) => Problem::new(
                 StatusCode::BAD_GATEWAY,
                 "provider-refused",
                 "Provider refused the request",
                 format!("{provider} refused the request for {symbol}: {reason}"),
+            ),
+            ProviderError::PlanRestricted(reason) => Problem::new(
+                StatusCode::BAD_GATEWAY,
+                "provider-plan",
+                "Not covered by the provider plan",
+                format!("{provider}'s plan does not cover {symbol}: {reason}"),
             ),
             ProviderError::RateLimited { retry_after } => Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -138,7 +204,55 @@ impl From<QuoteError> for Problem {
                     "{provider} could not quote {symbol} and no cached quote is usable: {reason}"
                 ),
             ),
-        }
+            ProviderError::Garbage(reason) => Problem::new(
+                StatusCode::BAD_GATEWAY,
+                "provider-bad-answer",
+                "Provider answer unreadable",
+                format!(
+                    "{provider} answered something that is not a quote of {symbol} and no cached quote is usable: {reason}"
+                ),
+            ),
+        };
+        // One provider asked: the answer stays as it always was.
+        problem
+    }
+}
+
+/// 503: every provider of the chain failed or was skipped; the detail lists each reason,
+/// and `Retry-After` is the soonest a rate-limited one said.
+fn no_provider(symbol: &market_data::domain::Symbol, attempts: &[Attempt]) -> Problem {
+    let reasons: Vec<String> = attempts
+        .iter()
+        .map(|a| match &a.outcome {
+            AttemptOutcome::Skipped(e) => format!("{} skipped: {e}", a.provider),
+            _ => format!(
+                "{}: {}",
+                a.provider,
+                a.error().map(ToString::to_string).unwrap_or_default()
+            ),
+        })
+        .collect();
+    let problem = Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "no-provider",
+        "No provider could answer",
+        format!(
+            "no provider could quote {symbol} and no cached quote is usable: {}",
+            reasons.join("; ")
+        ),
+    );
+    let soonest = attempts
+        .iter()
+        .filter_map(|a| match a.error() {
+            Some(ProviderError::RateLimited { retry_after }) => {
+                Some(retry_after.unwrap_or(Duration::from_secs(30)))
+            }
+            _ => None,
+        })
+        .min();
+    match soonest {
+        Some(after) => problem.with_retry_after(after),
+        None => problem,
     }
 }
 

@@ -137,7 +137,7 @@ mod tests {
     #[tokio::test]
     async fn bad_values_name_their_variable() {
         let cases: &[(&[(&str, &str)], &str)] = &[
-            (&[("DEFAULT_PROVIDER", "yahoo")], "DEFAULT_PROVIDER"),
+            (&[("DEFAULT_PROVIDER", "bloomberg")], "DEFAULT_PROVIDER"),
             (&[("MA_WINDOWS", "sma:0")], "MA_WINDOWS"),
             (&[("MA_WINDOWS", "wma:5")], "MA_WINDOWS"),
             (&[("POLL_CONCURRENCY", "0")], "POLL_CONCURRENCY"),

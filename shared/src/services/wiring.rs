@@ -10,9 +10,10 @@ use std::time::Duration;
 
 use crate::cache::{QuoteCache, RedisCache, TieredCache};
 use crate::config::Config;
+use crate::domain::ProviderId;
 use crate::events::{EventBus, InProcessBus, KafkaBus};
 use crate::jobs::{DynamoJobStore, JobStore, MemoryJobStore};
-use crate::providers::Providers;
+use crate::providers::{ProviderGuards, Providers};
 use crate::readiness::{Check, DependencyStatus, PortAdapter};
 use crate::redis_connection::RedisConnection;
 use crate::scheduler::{EventBridgeScheduler, LocalScheduler, Scheduler};
@@ -222,7 +223,11 @@ impl<'c> Wiring<'c> {
         let (store, _) = self.store().await?;
         let shared_cache = self.shared_cache()?;
         let bus = self.bus()?;
-        let providers = Providers::from_config(&self.config.providers)?;
+        let limits = ProviderId::ALL
+            .into_iter()
+            .map(|id| (id, self.config.providers.quota(id)));
+        let guards = ProviderGuards::new(limits, self.redis()?);
+        let providers = Providers::from_config(&self.config.providers, guards)?;
         for (id, adapter) in Providers::describe(&self.config.providers) {
             let status = if providers.is_configured(id) {
                 DependencyStatus::Up

@@ -4,6 +4,9 @@
 //! Order of a miss: provider → raw row (marked undelivered) → event → mark delivered →
 //! both cache tiers. Writing the row first means an event the broker never confirmed is
 //! still on record, for the re-publisher to send later; nothing fetched is lost.
+//!
+//! Which providers are asked, in which order, and what each answered is the failover
+//! chain's business (`quote_service/failover.rs`); many symbols at once is `batch.rs`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,8 +15,13 @@ use chrono::Utc;
 use tracing::{error, warn};
 use uuid::Uuid;
 
-use crate::cache::{CacheLookup, CacheTier, TieredCache};
-use crate::domain::{PriceEvent, ProviderId, Quote, Symbol};
+mod batch;
+mod failover;
+
+pub use failover::{Attempt, AttemptOutcome};
+
+use crate::cache::{CacheTier, TieredCache};
+use crate::domain::{FetchedQuote, PriceEvent, ProviderId, Quote, Symbol};
 use crate::events::EventBus;
 use crate::providers::{ProviderError, Providers, QuoteProvider};
 use crate::single_flight::SingleFlight;
@@ -41,6 +49,8 @@ pub struct LatestPrice {
     pub quote: Quote,
     /// Where it came from.
     pub origin: Origin,
+    /// The providers asked for it, in order, and what each answered (empty from the cache).
+    pub route: Vec<Attempt>,
 }
 
 impl LatestPrice {
@@ -55,17 +65,19 @@ impl LatestPrice {
     }
 }
 
-/// No usable quote: the provider failed and nothing usable was cached.
+/// No usable quote: every provider asked failed and nothing usable was cached.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{provider} could not quote {symbol}: {source}")]
 pub struct QuoteError {
-    /// The provider asked.
+    /// The provider asked (the first that failed for a reason other than an unknown symbol).
     pub provider: ProviderId,
     /// The symbol asked for.
     pub symbol: Symbol,
-    /// What went wrong.
+    /// What went wrong (`NotFound` only when every provider asked said so).
     #[source]
     pub source: ProviderError,
+    /// Every provider tried or skipped, in order, with its outcome.
+    pub attempts: Vec<Attempt>,
 }
 
 type FlightKey = (ProviderId, Symbol);
@@ -81,7 +93,7 @@ struct Inner {
     cache: TieredCache,
     store: Arc<dyn PriceStore>,
     bus: Arc<dyn EventBus>,
-    flights: SingleFlight<FlightKey, Result<Quote, ProviderError>>,
+    flights: SingleFlight<FlightKey, Result<Quote, failover::Miss>>,
     republish_grace: chrono::Duration,
     metrics: Metrics,
 }
@@ -116,65 +128,50 @@ impl QuoteService {
         &self.inner.providers
     }
 
-    /// The latest quote of `symbol` from `provider` (or the default one), from the cache
-    /// when fresh, else from the provider; a stale cached quote if the provider fails.
+    /// The latest quote of `symbol` from `provider`, or through the failover chain when
+    /// no provider is named: from the cache when fresh, else from the first provider that
+    /// answers; a stale cached quote if every provider fails.
     pub async fn latest(
         &self,
         symbol: &Symbol,
         provider: Option<ProviderId>,
     ) -> Result<LatestPrice, QuoteError> {
-        let id = provider.unwrap_or(self.inner.providers.default_id());
-        let source = self.provider(id, symbol)?;
-        let metrics = &self.inner.metrics;
-        let stale = match self.inner.cache.lookup(id, symbol).await {
-            CacheLookup::Fresh(quote, tier) => {
-                metrics.count("CacheHit", vec![("Tier", tier.as_str().into())]);
-                return Ok(LatestPrice {
-                    quote,
-                    origin: Origin::Cache(tier),
-                });
-            }
-            CacheLookup::Miss { stale } => {
-                metrics.count("CacheMiss", vec![]);
-                stale
-            }
-        };
-        let (result, leader) = self.fetch(source, symbol).await;
-        match (result, stale) {
-            (Ok(quote), _) => Ok(LatestPrice {
-                quote,
-                origin: Origin::Provider { joined: !leader },
-            }),
-            // "Unknown symbol" is an answer, not a failure: an old price must not hide it.
-            (Err(e @ ProviderError::NotFound), _) | (Err(e), None) => Err(QuoteError {
-                provider: id,
-                symbol: symbol.clone(),
-                source: e,
-            }),
-            (Err(e), Some(quote)) => {
-                metrics.count("StaleServed", vec![("Provider", id.to_string())]);
-                warn!(%symbol, provider = %id, error = %e, "provider failed; serving a stale quote");
-                Ok(LatestPrice {
-                    quote,
-                    origin: Origin::Stale,
-                })
-            }
-        }
+        failover::latest(self, symbol, provider).await
     }
 
-    /// Asks the provider regardless of the cache, then stores, publishes and caches the
-    /// quote as a miss would. For pollers, which want a new quote every tick.
+    /// Asks the provider regardless of the cache (through its quota and circuit breaker),
+    /// then stores, publishes and caches the quote as a miss would. For pollers, which want
+    /// a new quote every tick.
     pub async fn refresh(
         &self,
         symbol: &Symbol,
         provider: ProviderId,
     ) -> Result<Quote, QuoteError> {
-        let source = self.provider(provider, symbol)?;
-        self.fetch(source, symbol).await.0.map_err(|e| QuoteError {
-            provider,
-            symbol: symbol.clone(),
-            source: e,
-        })
+        failover::refresh(self, symbol, &[provider])
+            .await
+            .map(|(quote, _)| quote)
+    }
+
+    /// The latest quotes of many symbols at once: cache hits from the cache, misses fetched
+    /// together through the chain (or `provider`), in batch calls where the provider has a
+    /// batch endpoint. One result per symbol, in the order given.
+    pub async fn latest_many(
+        &self,
+        symbols: &[Symbol],
+        provider: Option<ProviderId>,
+    ) -> Vec<Result<LatestPrice, QuoteError>> {
+        batch::latest_many(self, symbols, provider).await
+    }
+
+    /// Asks for many symbols regardless of the cache, through the chain (or `provider`) in
+    /// batch calls where possible, then stores, publishes and caches each quote. For the
+    /// poller: a 50-symbol tick is a few calls, not 50.
+    pub async fn refresh_many(
+        &self,
+        symbols: &[Symbol],
+        provider: Option<ProviderId>,
+    ) -> Vec<Result<LatestPrice, QuoteError>> {
+        batch::refresh_many(self, symbols, provider).await
     }
 
     fn provider(
@@ -185,6 +182,7 @@ impl QuoteService {
         self.inner.providers.get(id).map_err(|e| QuoteError {
             provider: id,
             symbol: symbol.clone(),
+            attempts: vec![Attempt::failed(id, e.clone())],
             source: e,
         })
     }
@@ -194,20 +192,22 @@ impl QuoteService {
         &self,
         provider: Arc<dyn QuoteProvider>,
         symbol: &Symbol,
-    ) -> (Result<Quote, ProviderError>, bool) {
+    ) -> (Result<Quote, failover::Miss>, bool) {
         let key = (provider.id(), symbol.clone());
         let inner = Arc::clone(&self.inner);
         let symbol = symbol.clone();
         let (result, leader) = self
             .inner
             .flights
-            .run(key, move || record_fresh_quote(inner, provider, symbol))
+            .run(key, move || {
+                failover::guarded_quote(inner, provider, symbol)
+            })
             .await;
         let result = result.unwrap_or_else(|aborted| {
             error!(error = %aborted, "quote fetch aborted");
-            Err(ProviderError::Unavailable(
+            Err(failover::Miss::failed(ProviderError::Unavailable(
                 "the quote fetch was aborted".into(),
-            ))
+            )))
         });
         (result, leader)
     }
@@ -232,6 +232,12 @@ async fn record_fresh_quote(
         dims.push(("Kind", e.kind().into()));
         metrics.count("ProviderError", dims);
     })?;
+    Ok(record_fetched(&inner, &symbol, fetched).await)
+}
+
+/// Stores, publishes and caches a quote a provider just gave.
+async fn record_fetched(inner: &Inner, symbol: &Symbol, fetched: FetchedQuote) -> Quote {
+    let metrics = &inner.metrics;
     let id = Uuid::now_v7();
     let republish_after = Utc::now() + inner.republish_grace;
     match inner.store.insert_raw(id, &fetched, republish_after).await {
@@ -258,5 +264,5 @@ async fn record_fresh_quote(
         }
     }
     inner.cache.store(&fetched.quote).await;
-    Ok(fetched.quote)
+    fetched.quote
 }

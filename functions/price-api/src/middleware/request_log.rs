@@ -27,8 +27,10 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 pub struct QuoteOutcome {
     /// `hit-local`, `hit-shared`, `miss`, `joined` or `stale`.
     pub cache: &'static str,
-    /// The provider asked or cached.
+    /// The provider that answered (or was asked last), or cached.
     pub provider: String,
+    /// The providers tried and each one's outcome (`finnhub:rate_limited>tiingo:served`).
+    pub route: String,
 }
 
 /// Wraps the request in its span and logs it once answered.
@@ -73,6 +75,7 @@ pub async fn request_log(mut request: Request, next: Next) -> Response {
             caller = caller.as_ref().map(Caller::label),
             cache = outcome.as_ref().map(|o| o.cache),
             provider = outcome.as_ref().map(|o| o.provider.as_str()),
+            providers_route = outcome.as_ref().map(|o| o.route.as_str()),
             "request"
         );
     });

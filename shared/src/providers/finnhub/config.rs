@@ -1,11 +1,20 @@
 //! Settings of the Finnhub adapter: `FINNHUB_API_KEY` (or `FINNHUB_API_KEY_SECRET_ID`),
-//! `FINNHUB_BASE_URL`, `FINNHUB_TIMEOUT_MS`.
+//! `FINNHUB_BASE_URL`, `FINNHUB_TIMEOUT_MS`, and its quota (`FINNHUB_CALLS_PER_MINUTE`,
+//! `_PER_HOUR`, `_PER_DAY`; free tier: 60 a minute).
 
 use std::time::Duration;
 
 use secrecy::SecretString;
 
 use crate::config::{ConfigError, Env, SecretField};
+use crate::providers::settings::QuotaLimits;
+
+/// Finnhub's free tier: 60 calls a minute.
+pub const FINNHUB_DEFAULT_QUOTA: QuotaLimits = QuotaLimits {
+    per_minute: 60,
+    per_hour: 0,
+    per_day: 0,
+};
 
 /// Finnhub's public REST API, used unless `FINNHUB_BASE_URL` says otherwise.
 pub const FINNHUB_DEFAULT_BASE_URL: &str = "https://finnhub.io/api/v1";
@@ -22,6 +31,8 @@ pub struct FinnhubConfig {
     pub base_url: String,
     /// Total time allowed for one request, connection included.
     pub timeout: Duration,
+    /// Call limits the failover chain keeps to.
+    pub quota: QuotaLimits,
 }
 
 impl FinnhubConfig {
@@ -37,16 +48,23 @@ impl FinnhubConfig {
                 SecretField::Field("api_key"),
             )
             .await?;
+        let d = FINNHUB_DEFAULT_QUOTA;
+        let quota = QuotaLimits {
+            per_minute: env.number("FINNHUB_CALLS_PER_MINUTE", d.per_minute, 0..=1_000_000)?,
+            per_hour: env.number("FINNHUB_CALLS_PER_HOUR", d.per_hour, 0..=10_000_000)?,
+            per_day: env.number("FINNHUB_CALLS_PER_DAY", d.per_day, 0..=100_000_000)?,
+        };
         Ok(api_key.map(|key| Self {
             api_key: Some(key),
             base_url,
             timeout,
+            quota,
         }))
     }
 
     /// What the runner's banner and `/ready` show.
     pub fn describe(&self) -> String {
-        format!("finnhub at {}", self.base_url)
+        format!("finnhub at {} ({})", self.base_url, self.quota)
     }
 }
 

@@ -6,7 +6,7 @@
 
 mod config;
 
-pub use config::{FINNHUB_DEFAULT_BASE_URL, FINNHUB_SETTING, FinnhubConfig};
+pub use config::{FINNHUB_DEFAULT_BASE_URL, FINNHUB_DEFAULT_QUOTA, FINNHUB_SETTING, FinnhubConfig};
 
 use std::time::Duration;
 
@@ -117,7 +117,7 @@ impl QuoteProvider for Finnhub {
             .map_err(|e| self.transport_error(e))?
         {
             if body.len() + chunk.len() > MAX_BODY_BYTES {
-                return Err(ProviderError::Unavailable(
+                return Err(ProviderError::Garbage(
                     "Finnhub's answer is too large to be a quote".into(),
                 ));
             }
@@ -129,8 +129,12 @@ impl QuoteProvider for Finnhub {
 
 fn status_error(status: StatusCode, headers: &HeaderMap) -> ProviderError {
     match status {
-        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => ProviderError::Misconfigured(format!(
-            "Finnhub answered {status}: check FINNHUB_API_KEY and the plan's access"
+        StatusCode::UNAUTHORIZED => ProviderError::CredentialsRefused(format!(
+            "Finnhub answered {status}: check FINNHUB_API_KEY"
+        )),
+        // Finnhub's "You don't have access to this resource": a premium symbol or endpoint.
+        StatusCode::FORBIDDEN => ProviderError::PlanRestricted(format!(
+            "Finnhub answered {status}: the plan does not cover this symbol"
         )),
         StatusCode::TOO_MANY_REQUESTS => ProviderError::RateLimited {
             retry_after: retry_after(headers, Utc::now()),
@@ -157,9 +161,9 @@ fn parse_quote(
     fetched_at: DateTime<Utc>,
 ) -> Result<FetchedQuote, ProviderError> {
     let raw: serde_json::Value = serde_json::from_slice(body)
-        .map_err(|e| ProviderError::Unavailable(format!("Finnhub's answer is not JSON: {e}")))?;
+        .map_err(|e| ProviderError::Garbage(format!("Finnhub's answer is not JSON: {e}")))?;
     let q: FinnhubQuote = serde_json::from_value(raw.clone())
-        .map_err(|e| ProviderError::Unavailable(format!("Finnhub's answer is not a quote: {e}")))?;
+        .map_err(|e| ProviderError::Garbage(format!("Finnhub's answer is not a quote: {e}")))?;
 
     let price = q.c.unwrap_or_default();
     let time = q.t.unwrap_or_default();
@@ -168,7 +172,7 @@ fn parse_quote(
         return Err(ProviderError::NotFound);
     }
     let quote_time = DateTime::from_timestamp(time, 0).ok_or_else(|| {
-        ProviderError::Unavailable(format!("Finnhub's quote time {time} is out of range"))
+        ProviderError::Garbage(format!("Finnhub's quote time {time} is out of range"))
     })?;
 
     Ok(FetchedQuote {
@@ -229,7 +233,7 @@ mod tests {
     }
 
     #[test]
-    fn html_and_truncated_bodies_are_unavailable() {
+    fn html_and_truncated_bodies_are_garbage() {
         for body in [
             &b"<html><body>502 Bad Gateway</body></html>"[..],
             br#"{"c":261.74,"h":263.3"#,
@@ -240,7 +244,7 @@ mod tests {
             assert!(
                 matches!(
                     parse_quote(&aapl(), body, Utc::now()),
-                    Err(ProviderError::Unavailable(_))
+                    Err(ProviderError::Garbage(_))
                 ),
                 "{}",
                 String::from_utf8_lossy(body)
@@ -253,11 +257,11 @@ mod tests {
         let none = HeaderMap::new();
         assert!(matches!(
             status_error(StatusCode::UNAUTHORIZED, &none),
-            ProviderError::Misconfigured(_)
+            ProviderError::CredentialsRefused(_)
         ));
         assert!(matches!(
             status_error(StatusCode::FORBIDDEN, &none),
-            ProviderError::Misconfigured(_)
+            ProviderError::PlanRestricted(_)
         ));
         assert_eq!(
             status_error(StatusCode::TOO_MANY_REQUESTS, &none),

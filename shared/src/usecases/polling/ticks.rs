@@ -258,7 +258,8 @@ impl TickRunner {
                     burst: per_minute.min(30),
                 }
             }
-            ProviderId::Simulated => return Ok(()),
+            // Other providers are paced by the failover chain's quotas (providers::guard).
+            _ => return Ok(()),
         };
         let key = format!("poll-provider:{provider}");
         loop {
