@@ -16,7 +16,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tracing::{info, warn};
 
-pub use gcra::{Decision, Quota};
+pub use gcra::{Decision, MAX_PER_MINUTE, Quota, QuotaError};
 pub use local::LocalRateLimiter;
 pub use redis::RedisRateLimiter;
 
