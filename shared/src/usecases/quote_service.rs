@@ -4,6 +4,11 @@
 //! Order of a miss: provider → raw row (marked undelivered) → event → mark delivered →
 //! both cache tiers. Writing the row first means an event the broker never confirmed is
 //! still on record, for the re-publisher to send later; nothing fetched is lost.
+//!
+//! A quote whose row could not be written has no event and no point. The API still answers
+//! it (the client asked for a price, and the provider gave one), logged and counted as
+//! `QuoteNotStored`; a poller's [`QuoteService::refresh`] reports it as a failure of the
+//! symbol, since recording it was the whole point of the tick.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,7 +22,7 @@ use crate::domain::{PriceEvent, ProviderId, Quote, Symbol};
 use crate::events::EventBus;
 use crate::providers::{ProviderError, Providers, QuoteProvider};
 use crate::single_flight::SingleFlight;
-use crate::store::PriceStore;
+use crate::store::{PriceStore, StoreError};
 use crate::telemetry::Metrics;
 
 /// Where an answer came from.
@@ -68,6 +73,43 @@ pub struct QuoteError {
     pub source: ProviderError,
 }
 
+/// Why a poller's refresh did not record a quote.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RefreshError {
+    /// No quote: the provider failed.
+    #[error(transparent)]
+    Quote(#[from] QuoteError),
+    /// The provider quoted, but the raw row could not be written: nothing was published.
+    #[error("{provider} quoted {symbol} but the quote was not stored: {source}")]
+    NotStored {
+        /// The provider asked.
+        provider: ProviderId,
+        /// The symbol asked for.
+        symbol: Symbol,
+        /// Why the store refused.
+        #[source]
+        source: StoreError,
+    },
+}
+
+impl RefreshError {
+    /// What went wrong, without the provider and symbol (the caller knows them): what a
+    /// job's `last_error` shows per symbol.
+    pub fn reason(&self) -> String {
+        match self {
+            RefreshError::Quote(e) => e.source.to_string(),
+            RefreshError::NotStored { source, .. } => format!("quote not stored: {source}"),
+        }
+    }
+}
+
+/// A provider's quote and whether its raw row (and so its event) was recorded.
+#[derive(Debug, Clone)]
+struct Recorded {
+    quote: Quote,
+    stored: Result<(), StoreError>,
+}
+
 type FlightKey = (ProviderId, Symbol);
 
 /// The latest-price use case, shared by every request of a process.
@@ -81,7 +123,7 @@ struct Inner {
     cache: TieredCache,
     store: Arc<dyn PriceStore>,
     bus: Arc<dyn EventBus>,
-    flights: SingleFlight<FlightKey, Result<Quote, ProviderError>>,
+    flights: SingleFlight<FlightKey, Result<Recorded, ProviderError>>,
     republish_grace: chrono::Duration,
     metrics: Metrics,
 }
@@ -141,8 +183,9 @@ impl QuoteService {
         };
         let (result, leader) = self.fetch(source, symbol).await;
         match (result, stale) {
-            (Ok(quote), _) => Ok(LatestPrice {
-                quote,
+            // Served even when not stored (logged and counted where it failed).
+            (Ok(recorded), _) => Ok(LatestPrice {
+                quote: recorded.quote,
                 origin: Origin::Provider { joined: !leader },
             }),
             // "Unknown symbol" is an answer, not a failure: an old price must not hide it.
@@ -163,18 +206,27 @@ impl QuoteService {
     }
 
     /// Asks the provider regardless of the cache, then stores, publishes and caches the
-    /// quote as a miss would. For pollers, which want a new quote every tick.
+    /// quote as a miss would. For pollers, which want a new quote every tick: a quote that
+    /// could not be stored is an error here, so a tick never counts it as recorded.
     pub async fn refresh(
         &self,
         symbol: &Symbol,
         provider: ProviderId,
-    ) -> Result<Quote, QuoteError> {
+    ) -> Result<Quote, RefreshError> {
         let source = self.provider(provider, symbol)?;
-        self.fetch(source, symbol).await.0.map_err(|e| QuoteError {
+        let recorded = self.fetch(source, symbol).await.0.map_err(|e| QuoteError {
             provider,
             symbol: symbol.clone(),
             source: e,
-        })
+        })?;
+        match recorded.stored {
+            Ok(()) => Ok(recorded.quote),
+            Err(source) => Err(RefreshError::NotStored {
+                provider,
+                symbol: symbol.clone(),
+                source,
+            }),
+        }
     }
 
     fn provider(
@@ -194,7 +246,7 @@ impl QuoteService {
         &self,
         provider: Arc<dyn QuoteProvider>,
         symbol: &Symbol,
-    ) -> (Result<Quote, ProviderError>, bool) {
+    ) -> (Result<Recorded, ProviderError>, bool) {
         let key = (provider.id(), symbol.clone());
         let inner = Arc::clone(&self.inner);
         let symbol = symbol.clone();
@@ -217,7 +269,7 @@ async fn record_fresh_quote(
     inner: Arc<Inner>,
     provider: Arc<dyn QuoteProvider>,
     symbol: Symbol,
-) -> Result<Quote, ProviderError> {
+) -> Result<Recorded, ProviderError> {
     let metrics = &inner.metrics;
     let provider_dim = || vec![("Provider", provider.id().to_string())];
     let started = Instant::now();
@@ -234,7 +286,8 @@ async fn record_fresh_quote(
     })?;
     let id = Uuid::now_v7();
     let republish_after = Utc::now() + inner.republish_grace;
-    match inner.store.insert_raw(id, &fetched, republish_after).await {
+    let stored = inner.store.insert_raw(id, &fetched, republish_after).await;
+    match &stored {
         Ok(()) => {
             let event = PriceEvent::from_quote(&fetched.quote, id);
             match inner.bus.publish(&event).await {
@@ -252,11 +305,16 @@ async fn record_fresh_quote(
             }
         }
         Err(e) => {
-            // Without a stored row there is nothing for an event to refer to: answer the
-            // client, but publish nothing. The next fetch of the symbol records anew.
+            // Without a stored row there is nothing for an event to refer to: publish
+            // nothing, and tell the caller, who decides whether a quote is still worth
+            // answering. The next fetch of the symbol records anew.
+            metrics.count("QuoteNotStored", provider_dim());
             error!(%symbol, error = %e, "raw quote not stored; no event published");
         }
     }
     inner.cache.store(&fetched.quote).await;
-    Ok(fetched.quote)
+    Ok(Recorded {
+        quote: fetched.quote,
+        stored,
+    })
 }
