@@ -459,3 +459,104 @@ async fn a_quote_that_cannot_be_stored_fails_its_poll_and_is_counted_but_still_s
         "stored again once the database is back: {again:?}"
     );
 }
+
+/// Far longer than any configured bound: a request still unanswered then is hanging.
+const HANG: Duration = Duration::from_secs(20);
+
+async fn get_in_time(app: &TestApp, uri: &str) -> harness::app::TestResponse {
+    tokio::time::timeout(HANG, app.get(uri))
+        .await
+        .unwrap_or_else(|_| panic!("{uri}: no answer within {HANG:?}"))
+}
+
+#[tokio::test]
+async fn with_postgres_black_holed_requests_answer_in_time_and_recover_when_it_heals() {
+    let db = TestDb::create().await;
+    let proxy = Proxy::start(&server_address()).await;
+    let app = TestApp::builder()
+        .finnhub()
+        .env("DATABASE_URL", &db.url_via(proxy.addr()))
+        .env("DATABASE_MIGRATE_ON_START", "true")
+        .env("DATABASE_TIMEOUT_MS", "500")
+        .build()
+        .await;
+    // A pooled connection now exists; the black hole swallows it with the rest.
+    assert_eq!(
+        get_in_time(&app, "/prices/latest?symbol=AAPL").await.status,
+        200
+    );
+
+    proxy.black_hole();
+    let during = get_in_time(&app, "/prices/latest?symbol=MSFT").await;
+    assert_eq!(
+        during.status, 200,
+        "served though not stored: {}",
+        during.text
+    );
+    assert_eq!(get_in_time(&app, "/ready").await.status, 503);
+    get_in_time(&app, "/prices/history?symbol=AAPL")
+        .await
+        .problem_detail(503);
+
+    proxy.restore();
+    let after = get_in_time(&app, "/prices/latest?symbol=NVDA").await;
+    assert_eq!(after.status, 200, "{}", after.text);
+    assert_eq!(get_in_time(&app, "/ready").await.status, 200);
+    let direct = db.client().await;
+    let rows: Vec<String> = direct
+        .query(
+            "SELECT symbol FROM raw_market_data ORDER BY fetched_at",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        rows,
+        ["AAPL", "NVDA"],
+        "stored again once the network heals"
+    );
+}
+
+#[tokio::test]
+async fn with_redis_black_holed_requests_answer_in_time_and_use_it_again_when_it_heals() {
+    let proxy = Proxy::start("127.0.0.1:6379").await;
+    let upstream = harness::redis::url();
+    let app = TestApp::builder()
+        .finnhub()
+        .redis_at(&upstream.replace("127.0.0.1:6379", &proxy.addr().to_string()))
+        .env("REDIS_TIMEOUT_MS", "250")
+        .build()
+        .await;
+    let prefix = app
+        .redis_prefix
+        .clone()
+        .expect("a prefix of this test's own");
+    let direct = redis::Client::open(upstream).unwrap();
+    let mut direct = direct.get_multiplexed_async_connection().await.unwrap();
+    let cached = |symbol: &str| format!("{prefix}quote:finnhub:{symbol}");
+    assert_eq!(
+        get_in_time(&app, "/prices/latest?symbol=AAPL").await.status,
+        200
+    );
+    let exists: bool = redis::AsyncCommands::exists(&mut direct, cached("AAPL"))
+        .await
+        .unwrap();
+    assert!(exists, "the shared tier is in use");
+
+    proxy.black_hole();
+    for symbol in ["MSFT", "AMZN"] {
+        let during = get_in_time(&app, &format!("/prices/latest?symbol={symbol}")).await;
+        assert_eq!(during.status, 200, "{}", during.text);
+    }
+
+    proxy.restore();
+    let after = get_in_time(&app, "/prices/latest?symbol=NVDA").await;
+    assert_eq!(after.status, 200, "{}", after.text);
+    let exists: bool = redis::AsyncCommands::exists(&mut direct, cached("NVDA"))
+        .await
+        .unwrap();
+    assert!(exists, "the next request after healing reaches Redis again");
+}
