@@ -560,3 +560,45 @@ async fn with_redis_black_holed_requests_answer_in_time_and_use_it_again_when_it
         .unwrap();
     assert!(exists, "the next request after healing reaches Redis again");
 }
+
+#[tokio::test]
+async fn five_restarts_of_the_event_source_in_a_row_lose_and_double_nothing() {
+    let app = TestApp::builder().postgres().kafka().build().await;
+    let db = app.db.as_ref().unwrap().client().await;
+    let group = unique_name("restarts");
+    for round in 0..5 {
+        let source = start_consumer(&app, &group);
+        let symbol = format!("RST{round}");
+        app.services
+            .api
+            .quotes
+            .refresh(&Symbol::parse(&symbol).unwrap(), ProviderId::Simulated)
+            .await
+            .expect("stored and published");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let sql = format!("SELECT count(*) FROM price_points WHERE symbol = '{symbol}'");
+        while count(&db, &sql).await < 1 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "round {round}: {symbol} not consumed within 10 s of its publication"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // Alternately a clean stop and an abrupt end.
+        if round % 2 == 0 {
+            source.stop().await;
+        } else {
+            source.kill();
+        }
+    }
+    let after = start_consumer(&app, &group);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    after.stop().await;
+    await_count(&db, "SELECT count(*) FROM price_points", 5).await;
+    await_count(
+        &db,
+        "SELECT count(DISTINCT raw_response_id) FROM price_points",
+        5,
+    )
+    .await;
+}
