@@ -1,6 +1,5 @@
 //! Fault injection on the real services: a broker that stops answering for a minute, a
-//! database cut off or black-holed, Redis black-holed, a provider failing every way it can,
-//! and a load of mixed requests.
+//! database cut off, a provider failing every way it can, and a load of mixed requests.
 //! Each fault is the test's own (a private broker, a proxy it controls, the fake provider),
 //! so the stack other tests share is never disturbed.
 
@@ -11,19 +10,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use harness::broker::PrivateBroker;
-use harness::dynamodb::{create_jobs_table, dynamodb_endpoint};
 use harness::event_source::RunningSource;
 use harness::postgres::{TestDb, server_address};
 use harness::price_events::assert_averages_match_recomputation;
 use harness::proxy::Proxy;
 use harness::{Reply, TestApp, unique_name};
-use market_data::domain::{AverageSpec, JobId, ProviderId, Symbol};
-use market_data::telemetry::{Measurement, Metrics, MetricsSink};
+use market_data::domain::{AverageSpec, ProviderId, Symbol};
 use market_data_local::event_source::BatchSettings;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
-use serde_json::json;
 
 const SYMBOLS: [&str; 3] = ["AAPL", "MSFT", "NVDA"];
 
@@ -362,111 +358,6 @@ async fn fifty_thousand_mixed_requests_at_64_connections_get_no_server_error() {
     }
     assert_eq!(server_errors.load(Ordering::Relaxed), 0);
     assert!(next.load(Ordering::Relaxed) >= TOTAL);
-}
-
-/// The names of every metric recorded, for tests that check a failure is counted.
-#[derive(Clone, Default)]
-struct Recorded(Arc<std::sync::Mutex<Vec<&'static str>>>);
-
-impl MetricsSink for Recorded {
-    fn record(&self, measurement: Measurement) {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(measurement.name);
-    }
-}
-
-impl Recorded {
-    fn count(&self, name: &str) -> usize {
-        self.0
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|n| **n == name)
-            .count()
-    }
-}
-
-#[tokio::test]
-async fn a_quote_that_cannot_be_stored_fails_its_poll_and_is_counted_but_still_served() {
-    let db = TestDb::create().await;
-    let proxy = Proxy::start(&server_address()).await;
-    let table = create_jobs_table().await;
-    let recorded = Recorded::default();
-    let app = TestApp::builder()
-        .finnhub()
-        .kafka()
-        .env("DATABASE_URL", &db.url_via(proxy.addr()))
-        .env("DATABASE_MIGRATE_ON_START", "true")
-        .env("JOBS_TABLE", table.table())
-        .env("AWS_ENDPOINT_URL_DYNAMODB", &dynamodb_endpoint())
-        .env("POLL_TICK_WINDOW_SECONDS", "20")
-        .metrics(Metrics::new(Arc::new(recorded.clone())))
-        .build()
-        .await;
-    let created = app
-        .post_json(
-            "/prices/poll",
-            &json!({"symbols": ["AAPL"], "interval": 60}),
-        )
-        .await;
-    assert_eq!(created.status, 202, "{}", created.text);
-    let job_id = created.json["job_id"].as_str().unwrap().to_owned();
-
-    proxy.cut();
-    let mut input: serde_json::Value =
-        serde_json::from_str(include_str!("../../local/events/poller-scheduled.json")).unwrap();
-    input["job_id"] = job_id.clone().into();
-    let report = poller::handle_json(&app.services.ticks, input).await;
-    let tick = &report.expect("the jobs table answers").ticks[0];
-    assert_eq!(
-        tick.fetched, 0,
-        "a quote that was not stored was not fetched"
-    );
-    let failed: Vec<&str> = tick.failures.iter().map(|f| f.symbol.as_str()).collect();
-    assert_eq!(failed, ["AAPL"]);
-    let job = app
-        .services
-        .api
-        .jobs
-        .jobs()
-        .get(&JobId::parse(&job_id).unwrap())
-        .await
-        .unwrap()
-        .unwrap();
-    let error = job.last_error.expect("the failure is on the job");
-    assert!(
-        error.contains("AAPL") && error.contains("not stored"),
-        "{error}"
-    );
-
-    // The API answers the quote (documented) and counts what it could not record.
-    let served = app.get("/prices/latest?symbol=MSFT").await;
-    assert_eq!(served.status, 200, "{}", served.text);
-    assert_eq!(recorded.count("QuoteNotStored"), 2);
-    assert!(recorded.count("PollSymbolFailed") >= 1);
-
-    proxy.restore();
-    let again = app
-        .services
-        .api
-        .quotes
-        .refresh(&Symbol::parse("AAPL").unwrap(), ProviderId::Finnhub)
-        .await;
-    assert!(
-        again.is_ok(),
-        "stored again once the database is back: {again:?}"
-    );
-}
-
-/// Far longer than any configured bound: a request still unanswered then is hanging.
-const HANG: Duration = Duration::from_secs(20);
-
-async fn get_in_time(app: &TestApp, uri: &str) -> harness::app::TestResponse {
-    tokio::time::timeout(HANG, app.get(uri))
-        .await
-        .unwrap_or_else(|_| panic!("{uri}: no answer within {HANG:?}"))
 }
 
 #[tokio::test]

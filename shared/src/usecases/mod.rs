@@ -11,5 +11,5 @@ pub use polling::{
     JobAdmin, NewJob, PollSettings, PollingError, RunOutcome, RunReport, TickRunner,
 };
 pub use price_history::{AverageError, DEFAULT_PAGE, HistoryPage, MAX_PAGE, PriceHistory};
-pub use quote_service::{LatestPrice, Origin, QuoteError, QuoteService, RefreshError};
+pub use quote_service::{LatestPrice, Origin, QuoteError, QuoteService};
 pub use republish::{RepublishReport, Republisher};

@@ -4,11 +4,6 @@
 //! Order of a miss: provider → raw row (marked undelivered) → event → mark delivered →
 //! both cache tiers. Writing the row first means an event the broker never confirmed is
 //! still on record, for the re-publisher to send later; nothing fetched is lost.
-//!
-//! A quote whose row could not be written has no event and no point. The API still answers
-//! it (the client asked for a price, and the provider gave one), logged and counted as
-//! `QuoteNotStored`; a poller's [`QuoteService::refresh`] reports it as a failure of the
-//! symbol, since recording it was the whole point of the tick.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,7 +17,7 @@ use crate::domain::{PriceEvent, ProviderId, Quote, Symbol};
 use crate::events::EventBus;
 use crate::providers::{ProviderError, Providers, QuoteProvider};
 use crate::single_flight::SingleFlight;
-use crate::store::{PriceStore, StoreError};
+use crate::store::PriceStore;
 use crate::telemetry::Metrics;
 
 /// Where an answer came from.
@@ -73,43 +68,6 @@ pub struct QuoteError {
     pub source: ProviderError,
 }
 
-/// Why a poller's refresh did not record a quote.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum RefreshError {
-    /// No quote: the provider failed.
-    #[error(transparent)]
-    Quote(#[from] QuoteError),
-    /// The provider quoted, but the raw row could not be written: nothing was published.
-    #[error("{provider} quoted {symbol} but the quote was not stored: {source}")]
-    NotStored {
-        /// The provider asked.
-        provider: ProviderId,
-        /// The symbol asked for.
-        symbol: Symbol,
-        /// Why the store refused.
-        #[source]
-        source: StoreError,
-    },
-}
-
-impl RefreshError {
-    /// What went wrong, without the provider and symbol (the caller knows them): what a
-    /// job's `last_error` shows per symbol.
-    pub fn reason(&self) -> String {
-        match self {
-            RefreshError::Quote(e) => e.source.to_string(),
-            RefreshError::NotStored { source, .. } => format!("quote not stored: {source}"),
-        }
-    }
-}
-
-/// A provider's quote and whether its raw row (and so its event) was recorded.
-#[derive(Debug, Clone)]
-struct Recorded {
-    quote: Quote,
-    stored: Result<(), StoreError>,
-}
-
 type FlightKey = (ProviderId, Symbol);
 
 /// The latest-price use case, shared by every request of a process.
@@ -123,7 +81,7 @@ struct Inner {
     cache: TieredCache,
     store: Arc<dyn PriceStore>,
     bus: Arc<dyn EventBus>,
-    flights: SingleFlight<FlightKey, Result<Recorded, ProviderError>>,
+    flights: SingleFlight<FlightKey, Result<Quote, ProviderError>>,
     republish_grace: chrono::Duration,
     metrics: Metrics,
 }
@@ -183,9 +141,8 @@ impl QuoteService {
         };
         let (result, leader) = self.fetch(source, symbol).await;
         match (result, stale) {
-            // Served even when not stored (logged and counted where it failed).
-            (Ok(recorded), _) => Ok(LatestPrice {
-                quote: recorded.quote,
+            (Ok(quote), _) => Ok(LatestPrice {
+                quote,
                 origin: Origin::Provider { joined: !leader },
             }),
             // "Unknown symbol" is an answer, not a failure: an old price must not hide it.
@@ -206,27 +163,18 @@ impl QuoteService {
     }
 
     /// Asks the provider regardless of the cache, then stores, publishes and caches the
-    /// quote as a miss would. For pollers, which want a new quote every tick: a quote that
-    /// could not be stored is an error here, so a tick never counts it as recorded.
+    /// quote as a miss would. For pollers, which want a new quote every tick.
     pub async fn refresh(
         &self,
         symbol: &Symbol,
         provider: ProviderId,
-    ) -> Result<Quote, RefreshError> {
+    ) -> Result<Quote, QuoteError> {
         let source = self.provider(provider, symbol)?;
-        let recorded = self.fetch(source, symbol).await.0.map_err(|e| QuoteError {
+        self.fetch(source, symbol).await.0.map_err(|e| QuoteError {
             provider,
             symbol: symbol.clone(),
             source: e,
-        })?;
-        match recorded.stored {
-            Ok(()) => Ok(recorded.quote),
-            Err(source) => Err(RefreshError::NotStored {
-                provider,
-                symbol: symbol.clone(),
-                source,
-            }),
-        }
+        })
     }
 
     fn provider(
@@ -246,7 +194,7 @@ impl QuoteService {
         &self,
         provider: Arc<dyn QuoteProvider>,
         symbol: &Symbol,
-    ) -> (Result<Recorded, ProviderError>, bool) {
+    ) -> (Result<Quote, ProviderError>, bool) {
         let key = (provider.id(), symbol.clone());
         let inner = Arc::clone(&self.inner);
         let symbol = symbol.clone();
@@ -269,7 +217,7 @@ async fn record_fresh_quote(
     inner: Arc<Inner>,
     provider: Arc<dyn QuoteProvider>,
     symbol: Symbol,
-) -> Result<Recorded, ProviderError> {
+) -> Result<Quote, ProviderError> {
     let metrics = &inner.metrics;
     let provider_dim = || vec![("Provider", provider.id().to_string())];
     let started = Instant::now();
@@ -286,8 +234,7 @@ async fn record_fresh_quote(
     })?;
     let id = Uuid::now_v7();
     let republish_after = Utc::now() + inner.republish_grace;
-    let stored = inner.store.insert_raw(id, &fetched, republish_after).await;
-    match &stored {
+    match inner.store.insert_raw(id, &fetched, republish_after).await {
         Ok(()) => {
             let event = PriceEvent::from_quote(&fetched.quote, id);
             match inner.bus.publish(&event).await {
@@ -305,16 +252,11 @@ async fn record_fresh_quote(
             }
         }
         Err(e) => {
-            // Without a stored row there is nothing for an event to refer to: publish
-            // nothing, and tell the caller, who decides whether a quote is still worth
-            // answering. The next fetch of the symbol records anew.
-            metrics.count("QuoteNotStored", provider_dim());
+            // Without a stored row there is nothing for an event to refer to: answer the
+            // client, but publish nothing. The next fetch of the symbol records anew.
             error!(%symbol, error = %e, "raw quote not stored; no event published");
         }
     }
     inner.cache.store(&fetched.quote).await;
-    Ok(Recorded {
-        quote: fetched.quote,
-        stored,
-    })
+    Ok(fetched.quote)
 }

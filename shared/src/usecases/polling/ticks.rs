@@ -210,7 +210,7 @@ impl TickRunner {
                             .refresh(&symbol, provider)
                             .await
                             .map(|_| ())
-                            .map_err(|e| e.reason()),
+                            .map_err(|e| e.source.to_string()),
                         Err(e) => Err(e),
                     };
                     (symbol, result)
