@@ -8,6 +8,13 @@
 //! invocation. Nothing is lost when the process stops either: uncommitted records are read
 //! again by the next consumer of the group, and the handler is idempotent.
 //!
+//! It does not join the group as a member: it assigns itself every partition of the topic,
+//! starting from the group's committed offsets, and commits under the group's name. A
+//! restart then never waits for a rebalance (the local broker, Tansu, does not reliably
+//! complete one after a member left or died), and a process killed outright costs only its
+//! uncommitted records, read again on the next start. One event source per group, as on
+//! AWS one mapping per function.
+//!
 //! On the embedded defaults, [`run_in_process`] feeds the same handler from the in-process
 //! bus instead.
 
@@ -125,7 +132,8 @@ pub async fn run_kafka(
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
         .create_with_context(KafkaContext::for_config(kafka))?;
-    source.subscribe(&[&kafka.topic])?;
+    let start = starting_offsets(&source, &kafka.topic)?;
+    source.assign(&start)?;
     tracing::info!(topic = %kafka.topic, group = %settings.group_id, "event source started");
 
     tokio::pin!(shutdown);
@@ -142,13 +150,41 @@ pub async fn run_kafka(
             () = &mut shutdown => break,
             _ = deliver_until_done(&consumer, &event, settings) => {}
         }
-        if let Err(e) = source.commit(&next_offsets(&batch), CommitMode::Async) {
+        if let Err(e) = source.commit(&next_offsets(&batch), CommitMode::Sync) {
             // Not lost: the records are read again and change nothing the second time.
             tracing::warn!(error = %e, "offset commit failed");
         }
     }
     tracing::info!("event source stopped");
     Ok(())
+}
+
+/// How long start-up waits for the topic's partitions and the group's offsets.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Every partition of `topic`, each at the group's committed offset, or the earliest one
+/// where the group committed none.
+fn starting_offsets(
+    source: &StreamConsumer<KafkaContext>,
+    topic: &str,
+) -> Result<TopicPartitionList, EventSourceError> {
+    let metadata = source.fetch_metadata(Some(topic), START_TIMEOUT)?;
+    let mut partitions = TopicPartitionList::new();
+    for t in metadata.topics().iter().filter(|t| t.name() == topic) {
+        for p in t.partitions() {
+            partitions.add_partition(topic, p.id());
+        }
+    }
+    let committed = source.committed_offsets(partitions, START_TIMEOUT)?;
+    let mut start = TopicPartitionList::new();
+    for element in committed.elements() {
+        let offset = match element.offset() {
+            Offset::Offset(n) if n >= 0 => Offset::Offset(n),
+            _ => Offset::Beginning,
+        };
+        start.add_partition_offset(topic, element.partition(), offset)?;
+    }
+    Ok(start)
 }
 
 /// Waits for one record, then gathers more until the batch is full or its wait is over.

@@ -27,6 +27,11 @@ impl RunningSource {
         Self { stop, task }
     }
 
+    /// Ends it abruptly, as a killed process would: no commit, no goodbye to the broker.
+    pub fn kill(self) {
+        self.task.abort();
+    }
+
     /// Stops it and checks it ended without an error.
     pub async fn stop(self) {
         self.stop.send(()).expect("the event source is running");

@@ -361,3 +361,137 @@ async fn fifty_thousand_mixed_requests_at_64_connections_get_no_server_error() {
     assert_eq!(server_errors.load(Ordering::Relaxed), 0);
     assert!(next.load(Ordering::Relaxed) >= TOTAL);
 }
+
+#[tokio::test]
+async fn with_postgres_black_holed_requests_answer_in_time_and_recover_when_it_heals() {
+    let db = TestDb::create().await;
+    let proxy = Proxy::start(&server_address()).await;
+    let app = TestApp::builder()
+        .finnhub()
+        .env("DATABASE_URL", &db.url_via(proxy.addr()))
+        .env("DATABASE_MIGRATE_ON_START", "true")
+        .env("DATABASE_TIMEOUT_MS", "500")
+        .build()
+        .await;
+    // A pooled connection now exists; the black hole swallows it with the rest.
+    assert_eq!(
+        get_in_time(&app, "/prices/latest?symbol=AAPL").await.status,
+        200
+    );
+
+    proxy.black_hole();
+    let during = get_in_time(&app, "/prices/latest?symbol=MSFT").await;
+    assert_eq!(
+        during.status, 200,
+        "served though not stored: {}",
+        during.text
+    );
+    assert_eq!(get_in_time(&app, "/ready").await.status, 503);
+    get_in_time(&app, "/prices/history?symbol=AAPL")
+        .await
+        .problem_detail(503);
+
+    proxy.restore();
+    let after = get_in_time(&app, "/prices/latest?symbol=NVDA").await;
+    assert_eq!(after.status, 200, "{}", after.text);
+    assert_eq!(get_in_time(&app, "/ready").await.status, 200);
+    let direct = db.client().await;
+    let rows: Vec<String> = direct
+        .query(
+            "SELECT symbol FROM raw_market_data ORDER BY fetched_at",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        rows,
+        ["AAPL", "NVDA"],
+        "stored again once the network heals"
+    );
+}
+
+#[tokio::test]
+async fn with_redis_black_holed_requests_answer_in_time_and_use_it_again_when_it_heals() {
+    let proxy = Proxy::start("127.0.0.1:6379").await;
+    let upstream = harness::redis::url();
+    let app = TestApp::builder()
+        .finnhub()
+        .redis_at(&upstream.replace("127.0.0.1:6379", &proxy.addr().to_string()))
+        .env("REDIS_TIMEOUT_MS", "250")
+        .build()
+        .await;
+    let prefix = app
+        .redis_prefix
+        .clone()
+        .expect("a prefix of this test's own");
+    let direct = redis::Client::open(upstream).unwrap();
+    let mut direct = direct.get_multiplexed_async_connection().await.unwrap();
+    let cached = |symbol: &str| format!("{prefix}quote:finnhub:{symbol}");
+    assert_eq!(
+        get_in_time(&app, "/prices/latest?symbol=AAPL").await.status,
+        200
+    );
+    let exists: bool = redis::AsyncCommands::exists(&mut direct, cached("AAPL"))
+        .await
+        .unwrap();
+    assert!(exists, "the shared tier is in use");
+
+    proxy.black_hole();
+    for symbol in ["MSFT", "AMZN"] {
+        let during = get_in_time(&app, &format!("/prices/latest?symbol={symbol}")).await;
+        assert_eq!(during.status, 200, "{}", during.text);
+    }
+
+    proxy.restore();
+    let after = get_in_time(&app, "/prices/latest?symbol=NVDA").await;
+    assert_eq!(after.status, 200, "{}", after.text);
+    let exists: bool = redis::AsyncCommands::exists(&mut direct, cached("NVDA"))
+        .await
+        .unwrap();
+    assert!(exists, "the next request after healing reaches Redis again");
+}
+
+#[tokio::test]
+async fn five_restarts_of_the_event_source_in_a_row_lose_and_double_nothing() {
+    let app = TestApp::builder().postgres().kafka().build().await;
+    let db = app.db.as_ref().unwrap().client().await;
+    let group = unique_name("restarts");
+    for round in 0..5 {
+        let source = start_consumer(&app, &group);
+        let symbol = format!("RST{round}");
+        app.services
+            .api
+            .quotes
+            .refresh(&Symbol::parse(&symbol).unwrap(), ProviderId::Simulated)
+            .await
+            .expect("stored and published");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let sql = format!("SELECT count(*) FROM price_points WHERE symbol = '{symbol}'");
+        while count(&db, &sql).await < 1 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "round {round}: {symbol} not consumed within 10 s of its publication"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // Alternately a clean stop and an abrupt end.
+        if round % 2 == 0 {
+            source.stop().await;
+        } else {
+            source.kill();
+        }
+    }
+    let after = start_consumer(&app, &group);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    after.stop().await;
+    await_count(&db, "SELECT count(*) FROM price_points", 5).await;
+    await_count(
+        &db,
+        "SELECT count(DISTINCT raw_response_id) FROM price_points",
+        5,
+    )
+    .await;
+}

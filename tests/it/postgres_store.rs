@@ -17,6 +17,7 @@ fn store_for(db: &TestDb) -> PostgresStore {
         url: SecretString::from(db.url.clone()),
         pool_size: 4,
         migrate_on_start: false,
+        timeout: Duration::from_secs(6),
     })
     .expect("store")
 }
@@ -234,6 +235,7 @@ async fn an_unreachable_database_is_unavailable_not_a_hang() {
         url: SecretString::from(format!("postgres://postgres@127.0.0.1:{port}/x")),
         pool_size: 1,
         migrate_on_start: false,
+        timeout: Duration::from_secs(6),
     })
     .unwrap();
     let err = store.ping().await.unwrap_err();

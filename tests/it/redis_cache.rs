@@ -153,3 +153,41 @@ async fn a_server_that_stops_and_returns_is_used_again() {
         Some(q)
     );
 }
+
+#[tokio::test]
+async fn an_older_quote_never_replaces_a_newer_one() {
+    let cache = cache_at(&url(), &unique_prefix(), Duration::from_secs(60));
+    let newer = quote("AMZN");
+    let mut older = newer.clone();
+    older.quote_time -= chrono::Duration::seconds(10);
+    older.price += rust_decimal::Decimal::ONE;
+    // Fetched later (a slow container's answer arriving last), yet about an older moment.
+    older.fetched_at += chrono::Duration::milliseconds(5);
+    let mut same_time_fetched_earlier = newer.clone();
+    same_time_fetched_earlier.fetched_at -= chrono::Duration::seconds(1);
+    same_time_fetched_earlier.price += rust_decimal::Decimal::TWO;
+
+    cache.put(&newer).await.unwrap();
+    cache.put(&older).await.unwrap();
+    cache.put(&same_time_fetched_earlier).await.unwrap();
+    assert_eq!(
+        cache
+            .get(ProviderId::Simulated, &newer.symbol)
+            .await
+            .unwrap(),
+        Some(newer.clone()),
+        "the newest quote stays"
+    );
+
+    let mut newest = newer.clone();
+    newest.quote_time += chrono::Duration::milliseconds(1);
+    cache.put(&newest).await.unwrap();
+    assert_eq!(
+        cache
+            .get(ProviderId::Simulated, &newer.symbol)
+            .await
+            .unwrap(),
+        Some(newest),
+        "a newer quote replaces it"
+    );
+}

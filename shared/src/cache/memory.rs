@@ -45,7 +45,8 @@ impl MemoryCache {
         let key = (quote.provider, quote.symbol.clone());
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(existing) = entries.get(&key) {
-            if existing.fetched_at > quote.fetched_at {
+            // The Redis tier's order: provider time first, then fetch time.
+            if (existing.quote_time, existing.fetched_at) > (quote.quote_time, quote.fetched_at) {
                 return;
             }
         } else if entries.len() >= self.capacity {

@@ -3,22 +3,54 @@
 //! Entries are the whole quote as JSON under `{prefix}quote:{provider}:{symbol}`, expiring
 //! at the end of their stale lifetime. A failing Redis is reported to the caller, which
 //! treats it as a miss, so the service keeps answering from the provider.
+//!
+//! Writes compare before they replace, inside Redis ([`PUT_IF_NEWER`]): many containers
+//! write the same key, and a slow one's older quote arriving last must not replace a newer
+//! one. "Newer" is a later provider time (`quote_time`), then a later `fetched_at`.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::Utc;
-use redis::AsyncCommands;
+use redis::{AsyncCommands, Script};
 
 use super::{CacheError, QuoteCache};
 use crate::cause::Cause;
 use crate::domain::{ProviderId, Quote, Symbol};
 use crate::redis_connection::RedisConnection;
 
+/// Stores `ARGV[1]` (a quote's JSON) at `KEYS[1]` for `ARGV[2]` ms unless the stored quote
+/// is newer, in one step. Times are compared as text once brought to one shape (RFC 3339
+/// in UTC with nine fractional digits), which orders them; an entry whose times cannot be
+/// read is replaced. Answers 1 when written, 0 when the stored quote was kept.
+const PUT_IF_NEWER: &str = r"
+local function instant(t)
+  if type(t) ~= 'string' then return nil end
+  local base, frac = string.match(t, '^(%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d)%.?(%d*)Z$')
+  if not base or #frac > 9 then return nil end
+  return base .. frac .. string.rep('0', 9 - #frac)
+end
+local function order(json)
+  local ok, quote = pcall(cjson.decode, json)
+  if not ok or type(quote) ~= 'table' then return nil end
+  local at, fetched = instant(quote['quote_time']), instant(quote['fetched_at'])
+  if not at or not fetched then return nil end
+  return at .. '|' .. fetched
+end
+local current = redis.call('GET', KEYS[1])
+if current then
+  local old, new = order(current), order(ARGV[1])
+  if old and new and old > new then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+";
+
 /// The Redis tier.
 pub struct RedisCache {
     connection: RedisConnection,
     retention: Duration,
+    put_if_newer: Script,
 }
 
 impl RedisCache {
@@ -27,6 +59,7 @@ impl RedisCache {
         Self {
             connection,
             retention,
+            put_if_newer: Script::new(PUT_IF_NEWER),
         }
     }
 
@@ -67,9 +100,12 @@ impl QuoteCache for RedisCache {
         let millis = u64::try_from(remaining.as_millis())
             .unwrap_or(u64::MAX)
             .max(1);
+        let mut invocation = self.put_if_newer.key(key);
+        invocation.arg(value).arg(millis);
         self.connection
-            .run(|mut c| async move { c.pset_ex::<_, _, ()>(&key, value, millis).await })
+            .run(|mut c| async move { invocation.invoke_async::<i64>(&mut c).await })
             .await
+            .map(|_written| ())
             .map_err(|e| CacheError::Unavailable(e.0))
     }
 

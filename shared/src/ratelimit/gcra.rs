@@ -16,7 +16,36 @@ pub struct Quota {
     pub burst: u32,
 }
 
+/// Why a limit cannot be counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum QuotaError {
+    /// A zero rate or burst would refuse everything; say so rather than lock a client out.
+    #[error("a limit must be at least 1 per minute with a burst of at least 1")]
+    Zero,
+    /// Faster than one request per microsecond: the emission interval would round to zero.
+    #[error(
+        "a limit may be at most {MAX_PER_MINUTE} per minute (one request per microsecond), not {0}"
+    )]
+    TooFast(u32),
+}
+
+/// The highest countable rate: times are whole microseconds, so one request per microsecond.
+pub const MAX_PER_MINUTE: u32 = 60_000_000;
+
 impl Quota {
+    /// A limit that can be counted: both numbers at least 1, and at most [`MAX_PER_MINUTE`]
+    /// (a faster rate would make the emission interval zero). Built at load, so a bad limit
+    /// is a start-up error rather than a failure of every request that uses it.
+    pub fn new(per_minute: u32, burst: u32) -> Result<Self, QuotaError> {
+        if per_minute == 0 || burst == 0 {
+            return Err(QuotaError::Zero);
+        }
+        if per_minute > MAX_PER_MINUTE {
+            return Err(QuotaError::TooFast(per_minute));
+        }
+        Ok(Self { per_minute, burst })
+    }
+
     /// Microseconds between two requests at the sustained rate.
     pub fn interval_us(&self) -> i64 {
         60_000_000 / i64::from(self.per_minute.max(1))
@@ -114,6 +143,25 @@ mod tests {
             run(&[0.0, 0.0, 0.0, 10.0, 10.0, 10.0, 10.0]),
             [true, true, true, true, true, true, false]
         );
+    }
+
+    #[test]
+    fn only_countable_limits_are_built() {
+        assert_eq!(Quota::new(0, 1), Err(QuotaError::Zero));
+        assert_eq!(Quota::new(1, 0), Err(QuotaError::Zero));
+        assert_eq!(
+            Quota::new(MAX_PER_MINUTE + 1, 1),
+            Err(QuotaError::TooFast(MAX_PER_MINUTE + 1))
+        );
+        // The fastest and the slowest limits both decide without dividing by zero.
+        for quota in [
+            Quota::new(MAX_PER_MINUTE, u32::MAX).unwrap(),
+            Quota::new(1, 1).unwrap(),
+        ] {
+            assert!(quota.interval_us() >= 1);
+            let (decision, tat) = step(None, 0, quota);
+            assert!(decision.allowed && tat.is_some());
+        }
     }
 
     #[test]

@@ -22,7 +22,7 @@ use tracing::{info, warn};
 
 use crate::single_flight::SingleFlight;
 
-pub use gcra::{Decision, Quota};
+pub use gcra::{Decision, MAX_PER_MINUTE, Quota, QuotaError};
 pub use lease::Leases;
 pub use local::LocalRateLimiter;
 pub use redis::{Grant, RedisRateLimiter};

@@ -3,8 +3,15 @@
 //! The connection is made lazily and re-made by the connection manager, and every
 //! operation is bounded by a short timeout: a slow or absent Redis costs a request at most
 //! that long, and the callers then carry on without it.
+//!
+//! The manager reconnects only when the connection reports itself broken. A connection
+//! whose network silently died never does: every command on it times out, for ever. So an
+//! operation that times out replaces the manager with a fresh (lazy) one; the next
+//! operation connects anew. A timed-out request may also still be queued on the old
+//! multiplexed connection, whose late answer must not be read as another command's.
 
 use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -24,9 +31,18 @@ pub struct RedisFailure(#[source] pub Cause);
 /// A shared, lazily connected, time-bounded Redis connection with the deployment's key prefix.
 #[derive(Clone)]
 pub struct RedisConnection {
-    manager: ConnectionManager,
+    client: redis::Client,
+    manager_config: ConnectionManagerConfig,
+    current: Arc<Mutex<Current>>,
     key_prefix: String,
     timeout: Duration,
+}
+
+/// The manager in use, numbered so that many operations timing out on the same one replace
+/// it once.
+struct Current {
+    manager: ConnectionManager,
+    generation: u64,
 }
 
 impl RedisConnection {
@@ -40,13 +56,42 @@ impl RedisConnection {
             .set_response_timeout(Some(config.timeout))
             .set_number_of_retries(1)
             .set_max_delay(config.timeout);
-        let manager = ConnectionManager::new_lazy_with_config(client, manager_config)
-            .map_err(|e| RedisFailure(Cause::new(e)))?;
+        let manager =
+            ConnectionManager::new_lazy_with_config(client.clone(), manager_config.clone())
+                .map_err(|e| RedisFailure(Cause::new(e)))?;
         Ok(Self {
-            manager,
+            client,
+            manager_config,
+            current: Arc::new(Mutex::new(Current {
+                manager,
+                generation: 0,
+            })),
             key_prefix: config.key_prefix.clone(),
             timeout: config.timeout,
         })
+    }
+
+    fn current(&self) -> std::sync::MutexGuard<'_, Current> {
+        self.current.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Replaces manager number `generation` (if still in use) by a new, lazily connecting one.
+    fn replace(&self, generation: u64) {
+        let mut current = self.current();
+        if current.generation != generation {
+            return;
+        }
+        match ConnectionManager::new_lazy_with_config(
+            self.client.clone(),
+            self.manager_config.clone(),
+        ) {
+            Ok(manager) => {
+                current.manager = manager;
+                current.generation += 1;
+                tracing::warn!("redis timed out; the next operation reconnects");
+            }
+            Err(e) => tracing::warn!(error = %e, "redis timed out and could not be replaced"),
+        }
     }
 
     /// `name` under the deployment's prefix.
@@ -54,19 +99,31 @@ impl RedisConnection {
         format!("{}{name}", self.key_prefix)
     }
 
-    /// Runs `op` on the connection, bounded by the timeout.
+    /// Runs `op` on the connection, bounded by the timeout; a timeout replaces the connection.
     pub async fn run<T, F, Fut>(&self, op: F) -> Result<T, RedisFailure>
     where
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
-        match tokio::time::timeout(self.timeout, op(self.manager.clone())).await {
+        let (manager, generation) = {
+            let current = self.current();
+            (current.manager.clone(), current.generation)
+        };
+        match tokio::time::timeout(self.timeout, op(manager)).await {
             Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(RedisFailure(Cause::new(e))),
-            Err(_) => Err(RedisFailure(Cause::msg(format!(
-                "no answer within {} ms",
-                self.timeout.as_millis()
-            )))),
+            Ok(Err(e)) => {
+                if e.is_timeout() {
+                    self.replace(generation);
+                }
+                Err(RedisFailure(Cause::new(e)))
+            }
+            Err(_) => {
+                self.replace(generation);
+                Err(RedisFailure(Cause::msg(format!(
+                    "no answer within {} ms",
+                    self.timeout.as_millis()
+                ))))
+            }
         }
     }
 }

@@ -52,10 +52,14 @@ impl Republisher {
     /// Claims batches of up to `batch` due rows and publishes them until none are due or
     /// the bus stops confirming. At the first event the bus does not confirm, the rest of
     /// the batch is not tried (the bus is down; each would wait the delivery timeout): those
-    /// rows are given back, due again after [`RETRY_AFTER_FAILURE`].
+    /// rows are given back, due again after [`RETRY_AFTER_FAILURE`]. A `batch` of 0 claims
+    /// nothing and returns at once (an empty claim never ends the loop otherwise).
     #[tracing::instrument(skip(self))]
     pub async fn run(&self, batch: usize) -> Result<RepublishReport, StoreError> {
         let mut report = RepublishReport::default();
+        if batch == 0 {
+            return Ok(report);
+        }
         loop {
             let events = self.store.claim_undelivered(batch, LEASE).await?;
             let claimed = events.len();
@@ -83,9 +87,33 @@ impl Republisher {
                 self.store.release(&unsent, RETRY_AFTER_FAILURE).await?;
                 return Ok(report);
             }
-            if claimed < batch {
+            if claimed == 0 || claimed < batch {
                 return Ok(report);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::InProcessBus;
+    use crate::store::MemoryStore;
+
+    // Multi-threaded and spawned: a run that never yields must not starve the timeout.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_of_zero_claims_nothing_and_returns() {
+        let republisher = Republisher::new(
+            Arc::new(MemoryStore::new()),
+            Arc::new(InProcessBus::new(1)),
+            Metrics::none(),
+        );
+        let run = tokio::spawn(async move { republisher.run(0).await });
+        let joined = tokio::time::timeout(Duration::from_secs(10), run).await;
+        let report = joined
+            .expect("run(0) returns")
+            .expect("the task does not panic")
+            .expect("the memory store answers");
+        assert_eq!(report, RepublishReport::default());
     }
 }

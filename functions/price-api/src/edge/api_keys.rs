@@ -10,7 +10,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use market_data::ratelimit::Quota;
+use market_data::ratelimit::{Quota, QuotaError};
 
 /// Shortest key accepted: anything shorter is guessable.
 pub const MIN_KEY_LEN: usize = 16;
@@ -60,11 +60,13 @@ pub enum ApiKeysError {
     /// Two keys with the same name, or the same key twice.
     #[error("{0:?} appears twice")]
     Duplicate(String),
-    /// A zero limit.
-    #[error("the limit of {name:?} must be at least 1 per minute with a burst of at least 1")]
+    /// A limit that cannot be counted: zero, or faster than one request a microsecond.
+    #[error("the limit of {name:?} is unusable: {source}")]
     BadQuota {
         /// The key's name.
         name: String,
+        /// What is wrong with it.
+        source: QuotaError,
     },
 }
 
@@ -114,10 +116,15 @@ impl ApiKeys {
                 (per_minute, burst) => {
                     let per_minute = per_minute.unwrap_or(0);
                     let burst = burst.unwrap_or(per_minute);
-                    if per_minute == 0 || burst == 0 {
-                        return Err(ApiKeysError::BadQuota { name: e.name });
+                    match Quota::new(per_minute, burst) {
+                        Ok(quota) => Some(quota),
+                        Err(source) => {
+                            return Err(ApiKeysError::BadQuota {
+                                name: e.name,
+                                source,
+                            });
+                        }
                     }
-                    Some(Quota { per_minute, burst })
                 }
             };
             let digest = digest(&e.key);
@@ -226,6 +233,20 @@ mod tests {
             assert!(err.contains(expected), "{json}: {err}");
             assert!(!err.contains(A) && !err.contains("short\""), "{err}");
         }
+    }
+
+    #[test]
+    fn a_limit_too_fine_to_count_is_refused_naming_its_key() {
+        let json = format!(r#"[{{"name":"team-fast","key":"{A}","per_minute":60000001}}]"#);
+        let err = ApiKeys::parse(&json).unwrap_err().to_string();
+        assert!(
+            err.contains("team-fast") && err.contains("60000000"),
+            "{err}"
+        );
+        let fastest = format!(r#"[{{"name":"team-fast","key":"{A}","per_minute":60000000}}]"#);
+        let keys = ApiKeys::parse(&fastest).unwrap();
+        let quota = keys.find(A).unwrap().quota.unwrap();
+        assert!(quota.interval_us() > 0);
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! Settings of the PostgreSQL store: `DATABASE_URL` (or `DATABASE_SECRET_ID`, a URL or an
-//! RDS-format secret), `DATABASE_POOL_SIZE`, `DATABASE_MIGRATE_ON_START`.
+//! RDS-format secret), `DATABASE_POOL_SIZE`, `DATABASE_MIGRATE_ON_START`, `DATABASE_TIMEOUT_MS`.
+
+use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
@@ -14,6 +16,9 @@ pub struct DatabaseConfig {
     pub pool_size: usize,
     /// Apply the migrations, under an advisory lock, when the process starts.
     pub migrate_on_start: bool,
+    /// Client-side bound on one store call (check-out and statements): the server's
+    /// statement timeout cannot fire on a connection whose network silently died.
+    pub timeout: Duration,
 }
 
 impl DatabaseConfig {
@@ -29,6 +34,11 @@ impl DatabaseConfig {
             url: url_from_secret(raw)?,
             pool_size: env.number("DATABASE_POOL_SIZE", 8, 1..=256)?,
             migrate_on_start: env.flag("DATABASE_MIGRATE_ON_START", false)?,
+            timeout: Duration::from_millis(env.number(
+                "DATABASE_TIMEOUT_MS",
+                6_000,
+                100..=600_000,
+            )?),
         }))
     }
 
@@ -136,10 +146,34 @@ mod tests {
                 ][..],
                 "DATABASE_POOL_SIZE",
             ),
+            (
+                &[
+                    ("DATABASE_URL", "postgres://x"),
+                    ("DATABASE_TIMEOUT_MS", "0"),
+                ][..],
+                "DATABASE_TIMEOUT_MS",
+            ),
         ] {
             let err = load(pairs).await.unwrap_err().to_string();
             assert!(err.starts_with(var), "{pairs:?}: {err}");
         }
+    }
+
+    #[tokio::test]
+    async fn the_client_side_bound_defaults_to_six_seconds() {
+        let c = load(&[("DATABASE_URL", "postgres://x")])
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.timeout, Duration::from_secs(6));
+        let c = load(&[
+            ("DATABASE_URL", "postgres://x"),
+            ("DATABASE_TIMEOUT_MS", "750"),
+        ])
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(c.timeout, Duration::from_millis(750));
     }
 
     #[tokio::test]

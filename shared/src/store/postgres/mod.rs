@@ -2,6 +2,14 @@
 //!
 //! The pool connects lazily, so a function starts even while the database is away, and
 //! every wait (connect, check-out) is bounded. Every statement is parameterised.
+//!
+//! A network that dies silently (a failover, a dropped route) leaves connections that look
+//! open and never answer; the server's statement timeout cannot help there. So each call
+//! of [`PriceStore`] is bounded on the client side too (`DATABASE_TIMEOUT_MS`, check-out
+//! and statements together: [`PostgresStore::checkout`] and [`PostgresStore::settle`]), and
+//! a connection whose call overran is closed rather than pooled. A pooled connection is
+//! verified with a round trip before it is handed out (`RecyclingMethod::Verified`, itself
+//! bounded), and TCP keepalives and `tcp_user_timeout` let the kernel notice a dead peer.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -11,6 +19,8 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Timeouts};
 use rust_decimal::Decimal;
 use secrecy::ExposeSecret;
+use tokio::time::error::Elapsed;
+use tokio::time::{Instant, timeout_at};
 use tokio_postgres::NoTls;
 use uuid::Uuid;
 
@@ -30,10 +40,21 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Longest any statement may run, unless the URL sets its own `options`.
 const STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Longest the round trip that verifies a pooled connection may take; past it the
+/// connection is dropped and another one used or made.
+const VERIFY_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Idle time before the kernel probes a connection, and the gap between probes.
+const KEEPALIVE: Duration = Duration::from_secs(10);
+
+/// Longest sent data may stay unacknowledged before the kernel closes the connection.
+const TCP_USER_TIMEOUT: Duration = Duration::from_secs(15);
+
 /// The PostgreSQL store.
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: Pool,
+    timeout: Duration,
 }
 
 impl PostgresStore {
@@ -45,6 +66,11 @@ impl PostgresStore {
         if pg.get_connect_timeout().is_none() {
             pg.connect_timeout(CONNECT_TIMEOUT);
         }
+        pg.keepalives(true)
+            .keepalives_idle(KEEPALIVE)
+            .keepalives_interval(KEEPALIVE)
+            .keepalives_retries(3)
+            .tcp_user_timeout(TCP_USER_TIMEOUT);
         if pg.get_application_name().is_none() {
             pg.application_name("market-data");
         }
@@ -59,7 +85,7 @@ impl PostgresStore {
             pg,
             NoTls,
             ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
+                recycling_method: RecyclingMethod::Verified,
             },
         );
         let pool = Pool::builder(manager)
@@ -67,12 +93,15 @@ impl PostgresStore {
             .timeouts(Timeouts {
                 wait: Some(CONNECT_TIMEOUT),
                 create: Some(CONNECT_TIMEOUT),
-                recycle: Some(CONNECT_TIMEOUT),
+                recycle: Some(VERIFY_TIMEOUT),
             })
             .runtime(Runtime::Tokio1)
             .build()
             .map_err(|e| StoreError::Unavailable(Cause::new(e)))?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            timeout: config.timeout,
+        })
     }
 
     /// The pool, for the adapters of later ports that share this database.
@@ -85,6 +114,41 @@ impl PostgresStore {
             .get()
             .await
             .map_err(|e| StoreError::Unavailable(Cause::new(e)))
+    }
+
+    /// A pooled connection, and the instant by which the call using it must be done
+    /// (the configured timeout counted from now, check-out included). Pair with
+    /// [`Self::settle`]: `timeout_at(deadline, statement)`, then settle the outcome.
+    async fn checkout(&self) -> Result<(deadpool_postgres::Object, Instant), StoreError> {
+        let deadline = Instant::now() + self.timeout;
+        let client = tokio::time::timeout_at(deadline, self.client())
+            .await
+            .map_err(|_| self.overran())??;
+        Ok((client, deadline))
+    }
+
+    /// The result of a statement run under [`Self::checkout`]'s deadline. A connection
+    /// whose statement overran is closed, not given back to the pool: its answer may never
+    /// come, or come for a request nobody waits for any more.
+    fn settle<T>(
+        &self,
+        client: deadpool_postgres::Object,
+        outcome: Result<Result<T, tokio_postgres::Error>, Elapsed>,
+    ) -> Result<T, StoreError> {
+        match outcome {
+            Ok(result) => result.map_err(query_error),
+            Err(_) => {
+                drop(deadpool_postgres::Object::take(client));
+                Err(self.overran())
+            }
+        }
+    }
+
+    fn overran(&self) -> StoreError {
+        StoreError::Unavailable(Cause::msg(format!(
+            "no answer within {} ms (DATABASE_TIMEOUT_MS)",
+            self.timeout.as_millis()
+        )))
     }
 
     /// Applies every migration not yet applied, in one transaction under an advisory lock.
@@ -142,9 +206,10 @@ impl PriceStore for PostgresStore {
         republish_after: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let q = &fetched.quote;
-        let client = self.client().await?;
-        client
-            .execute(
+        let (client, deadline) = self.checkout().await?;
+        let outcome = timeout_at(
+            deadline,
+            client.execute(
                 "INSERT INTO raw_market_data
                      (id, symbol, provider, price, quote_time, fetched_at, raw, republish_after)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -158,22 +223,25 @@ impl PriceStore for PostgresStore {
                     &fetched.raw,
                     &republish_after,
                 ],
-            )
-            .await
-            .map_err(query_error)?;
+            ),
+        )
+        .await;
+        self.settle(client, outcome)?;
         Ok(())
     }
 
     async fn mark_delivered(&self, id: Uuid) -> Result<(), StoreError> {
-        let client = self.client().await?;
-        client
-            .execute(
+        let (client, deadline) = self.checkout().await?;
+        let outcome = timeout_at(
+            deadline,
+            client.execute(
                 "UPDATE raw_market_data SET event_delivered_at = now()
                  WHERE id = $1 AND event_delivered_at IS NULL",
                 &[&id],
-            )
-            .await
-            .map_err(query_error)?;
+            ),
+        )
+        .await;
+        self.settle(client, outcome)?;
         Ok(())
     }
 
@@ -182,10 +250,11 @@ impl PriceStore for PostgresStore {
         limit: usize,
         lease: Duration,
     ) -> Result<Vec<PriceEvent>, StoreError> {
-        let client = self.client().await?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = client
-            .query(
+        let (client, deadline) = self.checkout().await?;
+        let outcome = timeout_at(
+            deadline,
+            client.query(
                 "UPDATE raw_market_data r
                  SET republish_after = now() + make_interval(secs => $2)
                  FROM (SELECT id FROM raw_market_data
@@ -196,9 +265,10 @@ impl PriceStore for PostgresStore {
                  WHERE r.id = due.id
                  RETURNING r.id, r.symbol, r.provider, r.price, r.quote_time",
                 &[&limit, &lease.as_secs_f64()],
-            )
-            .await
-            .map_err(query_error)?;
+            ),
+        )
+        .await;
+        let rows = self.settle(client, outcome)?;
         rows.iter()
             .map(|row| {
                 let symbol: String = row.get(1);
@@ -216,21 +286,24 @@ impl PriceStore for PostgresStore {
     }
 
     async fn release(&self, ids: &[Uuid], after: Duration) -> Result<(), StoreError> {
-        let client = self.client().await?;
-        client
-            .execute(
+        let (client, deadline) = self.checkout().await?;
+        let outcome = timeout_at(
+            deadline,
+            client.execute(
                 "UPDATE raw_market_data SET republish_after = now() + make_interval(secs => $2)
                  WHERE id = ANY($1) AND event_delivered_at IS NULL",
                 &[&ids, &after.as_secs_f64()],
-            )
-            .await
-            .map_err(query_error)?;
+            ),
+        )
+        .await;
+        self.settle(client, outcome)?;
         Ok(())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        let client = self.client().await?;
-        client.simple_query("SELECT 1").await.map_err(query_error)?;
+        let (client, deadline) = self.checkout().await?;
+        let outcome = timeout_at(deadline, client.simple_query("SELECT 1")).await;
+        self.settle(client, outcome)?;
         Ok(())
     }
 }
