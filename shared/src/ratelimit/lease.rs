@@ -98,20 +98,17 @@ impl Leases {
         }
     }
 
-    /// Records what Redis answered to a request for `wanted` (from [`begin`](Self::begin)):
-    /// `granted` requests, the first already the caller's; `None` when Redis did not answer.
-    pub fn record(&self, key: &str, wanted: u32, answer: Option<(u32, Decision)>) {
+    /// Records what Redis answered for `key`: `granted` requests, the first already the
+    /// caller's.
+    pub fn record(&self, key: &str, granted: u32, decision: Decision) {
         let now = Instant::now();
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() > SWEEP_ABOVE {
+            entries.retain(|_, e| !e.lapsed(now));
+        }
         let entry = entries
             .entry(key.to_owned())
             .or_insert_with(|| Entry::new(now));
-        if wanted > 1 {
-            entry.refilling = false;
-        }
-        let Some((granted, decision)) = answer else {
-            return;
-        };
         if decision.allowed {
             // Concurrent grants of the same client add up rather than replace each other.
             let held = if entry.until > now { entry.tokens } else { 0 };
