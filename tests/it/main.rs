@@ -10,10 +10,12 @@
 mod api_keys;
 mod bad_input;
 mod event_source;
+mod exact_prices;
 mod faults;
 mod finnhub_provider;
 mod fuzz_bodies;
 mod http_edge;
+mod implausible_quotes;
 mod kafka_events;
 mod latest_price;
 mod ma_consumer;

@@ -73,6 +73,10 @@ pub enum ProviderError {
     /// The provider failed, timed out, or answered something unreadable.
     #[error("the provider is unavailable: {0}")]
     Unavailable(String),
+    /// The provider answered a quote that cannot be true (a time in the future or before
+    /// 1990, a price the domain refuses): never stored, published or served.
+    #[error("the provider answered an implausible quote: {0}")]
+    Garbage(String),
 }
 
 impl ProviderError {
@@ -84,6 +88,7 @@ impl ProviderError {
             ProviderError::Misconfigured(_) => "misconfigured",
             ProviderError::RateLimited { .. } => "rate_limited",
             ProviderError::Unavailable(_) => "unavailable",
+            ProviderError::Garbage(_) => "garbage",
         }
     }
 }
