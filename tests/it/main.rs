@@ -23,6 +23,7 @@ mod metrics;
 mod msk_iam;
 mod observability;
 mod openapi_docs;
+mod poison_records;
 mod polling_api;
 mod polling_eventbridge;
 mod polling_jobs_dynamodb;
