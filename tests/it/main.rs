@@ -9,6 +9,7 @@
 
 mod api_keys;
 mod bad_input;
+mod distinct_quotes;
 mod event_source;
 mod exact_prices;
 mod faults;
