@@ -19,7 +19,8 @@ use serde_json::json;
 pub enum Reply {
     /// 200 with this JSON body.
     Json(serde_json::Value),
-    /// A realistic quote for the symbol, stamped now.
+    /// A realistic quote for the symbol, stamped now, or a second after the previous one
+    /// of the symbol if that is later: a market trading, each call a new quote.
     Quote,
     /// Finnhub's answer for an unknown symbol: 200, every field zero.
     Zeros,
@@ -40,6 +41,7 @@ struct Shared {
     replies: Mutex<HashMap<String, Reply>>,
     calls: Mutex<HashMap<String, usize>>,
     tokens: Mutex<Vec<Option<String>>>,
+    last_time: Mutex<HashMap<String, i64>>,
 }
 
 /// The running fake.
@@ -136,13 +138,22 @@ async fn quote(
         .get(&symbol)
         .cloned()
         .unwrap_or(Reply::Quote);
-    answer(reply, &symbol).await
+    answer(&shared, reply, &symbol).await
 }
 
-async fn answer(reply: Reply, symbol: &str) -> Response {
+async fn answer(shared: &Shared, reply: Reply, symbol: &str) -> Response {
     match reply {
         Reply::Json(v) => axum::Json(v).into_response(),
-        Reply::Quote => axum::Json(realistic_quote(symbol)).into_response(),
+        Reply::Quote => {
+            // A trading market: every call is a new quote, a second after the last at least.
+            let mut quote = realistic_quote(symbol);
+            let now = quote["t"].as_i64().unwrap_or_default();
+            let mut last = shared.last_time.lock().expect("last time");
+            let t = last.get(symbol).map_or(now, |l| now.max(l + 1));
+            last.insert(symbol.to_owned(), t);
+            quote["t"] = json!(t);
+            axum::Json(quote).into_response()
+        }
         Reply::Zeros => axum::Json(json!({"c":0,"d":null,"dp":null,"h":0,"l":0,"o":0,"pc":0,"t":0})).into_response(),
         Reply::Status(code, headers) => {
             let status = StatusCode::from_u16(code).expect("status");
@@ -167,7 +178,7 @@ async fn answer(reply: Reply, symbol: &str) -> Response {
         }
         Reply::Delayed(wait, inner) => {
             tokio::time::sleep(wait).await;
-            Box::pin(answer(*inner, symbol)).await
+            Box::pin(answer(shared, *inner, symbol)).await
         }
     }
 }

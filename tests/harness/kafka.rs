@@ -54,6 +54,8 @@ pub struct Record {
     pub key: Option<String>,
     /// The value, as JSON.
     pub value: serde_json::Value,
+    /// The value, as sent (JSON numbers with every digit).
+    pub bytes: Vec<u8>,
     /// The partition it was on.
     pub partition: i32,
 }
@@ -79,6 +81,7 @@ pub async fn consume(topic: &str, count: usize, within: Duration) -> Vec<Record>
                 key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
                 value: serde_json::from_slice(m.payload().unwrap_or_default())
                     .expect("event value is JSON"),
+                bytes: m.payload().unwrap_or_default().to_vec(),
                 partition: m.partition(),
             }),
         }

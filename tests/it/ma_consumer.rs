@@ -37,9 +37,15 @@ fn walk(rng: &mut fastrand::Rng, symbol: &str, count: usize) -> Vec<PriceEvent> 
         .map(|i| {
             price += Decimal::new(rng.i64(-250..=250), 2);
             price = price.max(Decimal::ONE);
-            // Every fourth quote repeats the previous quote time, as a closed market does.
-            let secs = i64::try_from(i - usize::from(i % 4 == 3)).unwrap() * 10;
-            event(symbol, secs, price)
+            // Every fourth quote shares the previous quote time, as a second provider
+            // quoting the same second does (one provider's repeat is the same quote).
+            let tied = i % 4 == 3;
+            let secs = i64::try_from(i - usize::from(tied)).unwrap() * 10;
+            let mut event = event(symbol, secs, price);
+            if tied {
+                event.source = "finnhub".into();
+            }
+            event
         })
         .collect()
 }

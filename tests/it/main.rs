@@ -9,12 +9,15 @@
 
 mod api_keys;
 mod bad_input;
+mod distinct_quotes;
 mod event_source;
 mod failover;
+mod exact_prices;
 mod faults;
 mod finnhub_provider;
 mod fuzz_bodies;
 mod http_edge;
+mod implausible_quotes;
 mod kafka_events;
 mod latest_price;
 mod ma_consumer;
@@ -22,6 +25,7 @@ mod metrics;
 mod msk_iam;
 mod observability;
 mod openapi_docs;
+mod poison_records;
 mod polling_api;
 mod polling_eventbridge;
 mod polling_jobs_dynamodb;

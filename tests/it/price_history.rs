@@ -17,7 +17,10 @@ async fn history_pages_newest_first_within_a_time_range() {
     let mut events: Vec<PriceEvent> = (0..24)
         .map(|i| event("MSFT", i * 60, Decimal::new(40_000 + i, 2)))
         .collect();
-    events.push(event("MSFT", 23 * 60, Decimal::new(41_000, 2)));
+    // The tie from a second provider: one provider's repeat would be the same quote.
+    let mut tied = event("MSFT", 23 * 60, Decimal::new(41_000, 2));
+    tied.source = "finnhub".into();
+    events.push(tied);
     events.push(event("AAPL", 0, Decimal::from(200)));
     ma_consumer::handle(
         &app.services.consumer,
@@ -154,7 +157,14 @@ async fn a_database_that_is_away_is_a_503_problem() {
 
 #[tokio::test]
 async fn on_embedded_defaults_fetched_prices_reach_the_averages_in_process() {
-    let config = Config::load(|_| None, None).await.unwrap();
+    // SMA-1: the simulated provider quotes once per 5 s step, and repeated fetches of one
+    // quote are one point, so quick fetches give one point per symbol.
+    let config = Config::load(
+        |name| (name == "MA_WINDOWS").then(|| "sma:1".to_owned()),
+        None,
+    )
+    .await
+    .unwrap();
     let services = Services::from_config(&config).await.unwrap();
     let events = services.in_process_bus().unwrap().subscribe();
     let consumer = services.consumer.clone();
@@ -182,7 +192,7 @@ async fn on_embedded_defaults_fetched_prices_reach_the_averages_in_process() {
     loop {
         let response = tower::ServiceExt::oneshot(
             router.clone(),
-            http::Request::get("/prices/moving-average?symbol=AAPL&window=5")
+            http::Request::get("/prices/moving-average?symbol=AAPL&window=1")
                 .body(axum::body::Body::empty())
                 .unwrap(),
         )

@@ -12,7 +12,7 @@ use market_data::store::StoreError;
 use market_data::usecases::{ConsumeReport, ConsumedRecord, PriceConsumer};
 
 /// Why a batch was not consumed. Returned to Lambda as the invocation's error, so the event
-/// source mapping delivers the same batch again; nothing of it was written.
+/// source mapping delivers the same batch again; what was written of it is written once.
 #[derive(Debug, thiserror::Error)]
 pub enum HandlerError {
     /// The database failed or could not be reached.
@@ -26,13 +26,14 @@ impl HandlerError {
     pub fn is_retryable(&self) -> bool {
         match self {
             HandlerError::Store(StoreError::Unavailable(_)) => true,
-            HandlerError::Store(StoreError::Query(_)) => false,
+            HandlerError::Store(StoreError::Query(_) | StoreError::Rejected(_)) => false,
         }
     }
 }
 
-/// Consumes one MSK event. Records that are not valid price events become dead letters; a
-/// database failure fails the whole batch.
+/// Consumes one MSK event. Records that are not valid price events, or that the database
+/// refuses, become dead letters and the rest is stored; an unavailable database fails the
+/// invocation, so that the event source delivers the batch again.
 pub async fn handle(
     consumer: &PriceConsumer,
     event: &KafkaEvent,

@@ -196,6 +196,15 @@ impl From<QuoteError> for Problem {
                 ),
             )
             .with_retry_after(retry_after.unwrap_or(Duration::from_secs(30))),
+            ProviderError::Implausible(reason) => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "provider-implausible",
+                "Provider answered an implausible quote",
+                format!(
+                    "{provider} answered an implausible quote of {symbol} and no cached quote \
+                     is usable: {reason}"
+                ),
+            ),
             ProviderError::Unavailable(reason) => Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "provider-unavailable",

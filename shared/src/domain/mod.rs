@@ -6,6 +6,7 @@
 mod averages;
 pub mod bounded;
 mod job;
+mod price;
 mod price_event;
 mod provider_id;
 mod quote;
@@ -19,7 +20,14 @@ pub use job::{
     BadJobId, JOB_ID_PREFIX, Job, JobId, JobPage, JobStatus, UnknownJobStatus, decode_cursor,
     encode_cursor,
 };
+pub use price::{
+    MAX_PRICE_DIGITS_BEFORE_POINT, PriceError, check_price, exact_json, exact_json_option,
+    json_number, parse_json_number,
+};
 pub use price_event::{EventDecodeError, PriceEvent};
 pub use provider_id::{ProviderId, UnknownProvider};
-pub use quote::{FetchedQuote, Quote, fetch_time_now};
+pub use quote::{
+    FetchedQuote, ImplausibleQuote, QUOTE_TIME_LEEWAY, Quote, check_quote_time,
+    earliest_quote_time, fetch_time_now,
+};
 pub use symbol::{MAX_SYMBOL_LEN, Symbol, SymbolError};

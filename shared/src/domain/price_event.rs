@@ -5,7 +5,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{Quote, Symbol};
+use super::{Quote, Symbol, check_price, check_quote_time};
 
 /// The seed-compatible price event: exactly five fields, compact JSON, keyed by symbol.
 ///
@@ -16,8 +16,8 @@ use super::{Quote, Symbol};
 pub struct PriceEvent {
     /// The symbol, also the message key, so one symbol's events stay in order on one partition.
     pub symbol: Symbol,
-    /// The price as a JSON number, as the seed's consumers expect.
-    #[serde(serialize_with = "rust_decimal::serde::float::serialize")]
+    /// The price as a JSON number, as the seed's consumers expect, with exactly its digits.
+    #[serde(with = "super::exact_json")]
     pub price: Decimal,
     /// The provider's quote time, RFC 3339 in UTC with a `Z`.
     pub timestamp: DateTime<Utc>,
@@ -45,40 +45,31 @@ impl PriceEvent {
     }
 
     /// Reads a message value, refusing anything a consumer must not store: malformed JSON,
-    /// a missing field, an invalid symbol, a price that is not positive, an empty source.
+    /// a missing field, an invalid symbol, a price or a quote time the domain's rules refuse
+    /// ([`check_price`], [`check_quote_time`] as of now), a source that is empty, long or holds
+    /// control characters (PostgreSQL's `text` cannot hold a NUL).
     pub fn decode(value: &[u8]) -> Result<Self, EventDecodeError> {
+        Self::decode_at(value, Utc::now())
+    }
+
+    /// [`decode`](Self::decode) with the clock given, for quote times checked as of `now`.
+    pub fn decode_at(value: &[u8], now: DateTime<Utc>) -> Result<Self, EventDecodeError> {
         let event: Self = serde_json::from_slice(value)
             .map_err(|e| EventDecodeError::Malformed(e.to_string()))?;
-        if event.price <= Decimal::ZERO {
-            return Err(EventDecodeError::Invalid(format!(
-                "price must be positive, got {}",
-                event.price
-            )));
-        }
-        if significant_digits(event.price) > MAX_PRICE_DIGITS {
-            return Err(EventDecodeError::Invalid(format!(
-                "price {} has more than {MAX_PRICE_DIGITS} significant digits, more than a JSON \
-                 number carries exactly",
-                event.price
-            )));
-        }
+        let invalid = |e: &dyn std::fmt::Display| EventDecodeError::Invalid(e.to_string());
+        check_price(event.price).map_err(|e| invalid(&e))?;
+        check_quote_time(event.timestamp, now).map_err(|e| invalid(&e))?;
         let source = event.source.trim();
-        if source.is_empty() || source.len() > MAX_SOURCE_LEN {
+        if source.is_empty()
+            || source.len() > MAX_SOURCE_LEN
+            || event.source.chars().any(char::is_control)
+        {
             return Err(EventDecodeError::Invalid(format!(
-                "source must be 1 to {MAX_SOURCE_LEN} characters"
+                "source must be 1 to {MAX_SOURCE_LEN} characters, none of them control characters"
             )));
         }
         Ok(event)
     }
-}
-
-/// Most significant digits of a price: the event carries it as a JSON number (a double), which
-/// keeps up to 15 exactly, so a price with more would change on its way through.
-const MAX_PRICE_DIGITS: u32 = 15;
-
-fn significant_digits(price: Decimal) -> u32 {
-    let mantissa = price.normalize().mantissa().unsigned_abs();
-    mantissa.checked_ilog10().map_or(1, |log| log + 1)
 }
 
 /// Longest provider name an event may carry.
@@ -170,6 +161,10 @@ mod tests {
             r#"{"symbol":"AAPL","price":1.5,"timestamp":"2024-01-01T00:00:00Z","source":"finnhub","raw_response_id":"nope"}"#.to_owned(),
             r#"{"symbol":"AAPL","price":"1.5","timestamp":"2024-01-01T00:00:00Z","source":"finnhub","raw_response_id":null}"#.to_owned(),
             format!(r#"{{"symbol":"AAPL","price":22674926334825745,"timestamp":"2024-01-01T00:00:00Z","source":"finnhub","raw_response_id":"{id}"}}"#),
+            format!(r#"{{"symbol":"AAPL","price":1.5,"timestamp":"2024-01-01T00:00:00Z","source":"finn\u0000hub","raw_response_id":"{id}"}}"#),
+            format!(r#"{{"symbol":"AAPL","price":1.5,"timestamp":"-5000-01-01T00:00:00Z","source":"finnhub","raw_response_id":"{id}"}}"#),
+            format!(r#"{{"symbol":"AAPL","price":1.5,"timestamp":"+55840-01-01T00:00:00Z","source":"finnhub","raw_response_id":"{id}"}}"#),
+            format!(r#"{{"symbol":"AAPL","price":1.00000000000000000000000000001,"timestamp":"2024-01-01T00:00:00Z","source":"finnhub","raw_response_id":"{id}"}}"#),
         ];
         for case in cases {
             assert!(PriceEvent::decode(case.as_bytes()).is_err(), "{case}");
@@ -182,5 +177,15 @@ mod tests {
         let back: PriceEvent = serde_json::from_slice(&event.to_json().unwrap()).unwrap();
         assert_eq!(back, event);
         assert_eq!(back.price.to_string(), "189.25");
+    }
+
+    #[test]
+    fn a_price_with_seventeen_digits_travels_exactly() {
+        let mut q = quote();
+        q.price = Decimal::from_str("0.30000000000000004").unwrap();
+        let event = PriceEvent::from_quote(&q, Uuid::from_u128(1));
+        let json = String::from_utf8(event.to_json().unwrap()).unwrap();
+        assert!(json.contains(r#""price":0.30000000000000004,"#), "{json}");
+        assert_eq!(PriceEvent::decode(json.as_bytes()).unwrap(), event);
     }
 }

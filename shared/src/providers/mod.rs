@@ -211,6 +211,11 @@ pub enum ProviderError {
     /// unexpected status or message).
     #[error("the provider's answer is unreadable: {0}")]
     Garbage(String),
+    /// The provider answered a quote that cannot be true (a time in the future or before
+    /// 1990, a price the domain refuses): never stored, published or served. Counted as
+    /// `garbage` with the unreadable answers.
+    #[error("the provider answered an implausible quote: {0}")]
+    Implausible(String),
 }
 
 impl ProviderError {
@@ -223,7 +228,7 @@ impl ProviderError {
             ProviderError::PlanRestricted(_) => "plan_restricted",
             ProviderError::RateLimited { .. } => "rate_limited",
             ProviderError::Unavailable(_) => "unavailable",
-            ProviderError::Garbage(_) => "garbage",
+            ProviderError::Garbage(_) | ProviderError::Implausible(_) => "garbage",
         }
     }
 }

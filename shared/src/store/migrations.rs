@@ -28,6 +28,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0002_consumer_lookups.sql",
         sql: include_str!("../../../migrations/0002_consumer_lookups.sql"),
     },
+    Migration {
+        version: 3,
+        name: "0003_distinct_quotes.sql",
+        sql: include_str!("../../../migrations/0003_distinct_quotes.sql"),
+    },
 ];
 
 /// Key of the advisory lock that serialises migration runs (an arbitrary constant).

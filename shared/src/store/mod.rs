@@ -27,4 +27,9 @@ pub enum StoreError {
     /// The database refused or failed the statement.
     #[error("database error: {0}")]
     Query(#[source] Cause),
+    /// The database refused the data itself (a value it cannot hold, a constraint): the same
+    /// data will be refused again, while other data may pass. The consumer sets such records
+    /// aside rather than retrying them forever.
+    #[error("database refused the data: {0}")]
+    Rejected(#[source] Cause),
 }

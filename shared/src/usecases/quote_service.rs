@@ -221,7 +221,14 @@ async fn record_fresh_quote(
     let metrics = &inner.metrics;
     let provider_dim = || vec![("Provider", provider.id().to_string())];
     let started = Instant::now();
-    let result = provider.quote(&symbol).await;
+    let result = provider.quote(&symbol).await.and_then(|fetched| {
+        // The domain's rules hold for every provider: an implausible quote is the
+        // provider's error, and goes no further than this.
+        match fetched.quote.check_plausible(Utc::now()) {
+            Ok(()) => Ok(fetched),
+            Err(e) => Err(ProviderError::Implausible(e.to_string())),
+        }
+    });
     metrics.millis(
         "ProviderLatency",
         started.elapsed().as_secs_f64() * 1000.0,

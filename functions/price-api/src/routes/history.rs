@@ -35,8 +35,8 @@ pub struct HistoryParams {
     "raw_response_id": "019ab8c4-6f1e-7c31-9d52-3b8e1f0a7c44"
 }))]
 pub struct PointResponse {
-    /// The price, a JSON number.
-    #[serde(with = "rust_decimal::serde::float")]
+    /// The price, a JSON number with exactly its digits.
+    #[serde(with = "market_data::domain::exact_json")]
     pub price: Decimal,
     /// The provider's time of the price (RFC 3339, UTC).
     pub timestamp: DateTime<Utc>,

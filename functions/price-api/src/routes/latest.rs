@@ -47,30 +47,30 @@ pub const MAX_SYMBOLS: usize = 50;
 pub struct PriceResponse {
     /// The normalised symbol.
     pub symbol: String,
-    /// The last price, a JSON number.
-    #[serde(with = "rust_decimal::serde::float")]
+    /// The last price, a JSON number with exactly its digits.
+    #[serde(with = "market_data::domain::exact_json")]
     pub price: Decimal,
     /// The provider's time of the price (RFC 3339, UTC); unchanged on a cache hit.
     pub timestamp: DateTime<Utc>,
     /// The provider that reported it.
     pub provider: String,
     /// Change since the previous close.
-    #[serde(with = "rust_decimal::serde::float_option")]
+    #[serde(with = "market_data::domain::exact_json_option")]
     pub change: Option<Decimal>,
     /// Change since the previous close, in percent.
-    #[serde(with = "rust_decimal::serde::float_option")]
+    #[serde(with = "market_data::domain::exact_json_option")]
     pub percent_change: Option<Decimal>,
     /// High of the day.
-    #[serde(with = "rust_decimal::serde::float")]
+    #[serde(with = "market_data::domain::exact_json")]
     pub high: Decimal,
     /// Low of the day.
-    #[serde(with = "rust_decimal::serde::float")]
+    #[serde(with = "market_data::domain::exact_json")]
     pub low: Decimal,
     /// Open of the day.
-    #[serde(with = "rust_decimal::serde::float")]
+    #[serde(with = "market_data::domain::exact_json")]
     pub open: Decimal,
     /// Previous close.
-    #[serde(with = "rust_decimal::serde::float")]
+    #[serde(with = "market_data::domain::exact_json")]
     pub previous_close: Decimal,
     /// When this service fetched the quote from the provider.
     pub fetched_at: DateTime<Utc>,

@@ -35,8 +35,8 @@ pub struct AverageResponse {
     pub kind: String,
     /// How many price points it spans.
     pub window: u16,
-    /// Its value, a JSON number.
-    #[serde(with = "rust_decimal::serde::float")]
+    /// Its value, a JSON number with exactly its digits.
+    #[serde(with = "market_data::domain::exact_json")]
     pub value: Decimal,
     /// The quote time of the newest point it includes (RFC 3339, UTC).
     pub as_of: DateTime<Utc>,

@@ -19,7 +19,7 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 
 use super::{ProviderError, QuoteProvider};
-use crate::domain::{FetchedQuote, ProviderId, Quote, Symbol, fetch_time_now};
+use crate::domain::{FetchedQuote, ProviderId, Quote, Symbol, exact_json_option, fetch_time_now};
 
 /// Bodies larger than this are not a quote; reading stops there.
 const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -32,14 +32,22 @@ pub struct Finnhub {
 }
 
 /// Finnhub's `/quote` answer. Unknown symbols come back as 200 with every field zero.
+/// Prices are read from the digits Finnhub sent, never through a double.
 #[derive(Debug, Deserialize)]
 struct FinnhubQuote {
+    #[serde(default, with = "exact_json_option")]
     c: Option<Decimal>,
+    #[serde(default, with = "exact_json_option")]
     d: Option<Decimal>,
+    #[serde(default, with = "exact_json_option")]
     dp: Option<Decimal>,
+    #[serde(default, with = "exact_json_option")]
     h: Option<Decimal>,
+    #[serde(default, with = "exact_json_option")]
     l: Option<Decimal>,
+    #[serde(default, with = "exact_json_option")]
     o: Option<Decimal>,
+    #[serde(default, with = "exact_json_option")]
     pc: Option<Decimal>,
     t: Option<i64>,
 }
@@ -162,7 +170,7 @@ fn parse_quote(
 ) -> Result<FetchedQuote, ProviderError> {
     let raw: serde_json::Value = serde_json::from_slice(body)
         .map_err(|e| ProviderError::Garbage(format!("Finnhub's answer is not JSON: {e}")))?;
-    let q: FinnhubQuote = serde_json::from_value(raw.clone())
+    let q: FinnhubQuote = serde_json::from_slice(body)
         .map_err(|e| ProviderError::Garbage(format!("Finnhub's answer is not a quote: {e}")))?;
 
     let price = q.c.unwrap_or_default();
@@ -221,6 +229,14 @@ mod tests {
         assert_eq!(q.previous_close, dec("259.45"));
         assert_eq!(q.quote_time.to_rfc3339(), "2020-02-25T14:30:00+00:00");
         assert_eq!(fetched.raw["c"], serde_json::json!(261.74));
+    }
+
+    #[test]
+    fn prices_are_read_from_their_digits() {
+        let body = br#"{"c":97123.456666666667,"h":0.30000000000000004,"l":1,"o":1,"pc":1,"t":1582641000}"#;
+        let q = parse_quote(&aapl(), body, Utc::now()).unwrap().quote;
+        assert_eq!(q.price, dec("97123.456666666667"));
+        assert_eq!(q.high, dec("0.30000000000000004"));
     }
 
     #[test]

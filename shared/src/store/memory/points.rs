@@ -1,6 +1,7 @@
 //! In-memory adapter of the consumer's store port: the embedded default of the local runner.
 //!
-//! Same rules as the PostgreSQL adapter (idempotent on `raw_response_id`, averages from the
+//! Same rules as the PostgreSQL adapter (idempotent on `raw_response_id`, one point per
+//! symbol, source and quote time, averages from the
 //! domain, a batch applied whole under one lock), bounded so a long-running runner does not
 //! grow without end: each symbol keeps its newest [`POINTS_PER_SYMBOL`] points and each
 //! average its newest [`AVERAGES_PER_SERIES`] values.
@@ -78,7 +79,14 @@ impl PointStore for MemoryPointStore {
 
         let mut since: BTreeMap<Symbol, DateTime<Utc>> = BTreeMap::new();
         for point in &batch.points {
-            if !state.ids.insert(point.raw_response_id) {
+            let series = state.points.entry(point.symbol.clone()).or_default();
+            // One point per distinct quote: the same source and quote time is a repeat.
+            let first_tie = series.partition_point(|p| p.quote_time < point.quote_time);
+            let repeat = series[first_tie..]
+                .iter()
+                .take_while(|p| p.quote_time == point.quote_time)
+                .any(|p| p.source == point.source);
+            if repeat || !state.ids.insert(point.raw_response_id) {
                 applied.duplicates += 1;
                 continue;
             }

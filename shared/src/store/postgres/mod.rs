@@ -347,7 +347,17 @@ fn describe(e: &tokio_postgres::Error) -> String {
 fn query_error(e: tokio_postgres::Error) -> StoreError {
     if e.is_closed() || e.as_db_error().is_none() && std::error::Error::source(&e).is_some() {
         StoreError::Unavailable(Cause::new(PgError::from(e)))
+    } else if e.code().is_some_and(refuses_the_data) {
+        StoreError::Rejected(Cause::new(PgError::from(e)))
     } else {
         StoreError::Query(Cause::new(PgError::from(e)))
     }
+}
+
+/// Whether the server refused the values themselves: SQLSTATE class 22 (data exception: a
+/// NUL in text, a time out of range, a number that does not fit) or 23 (integrity constraint
+/// violation). Other refusals (a timeout, a missing table, a lost lock) are not the data's
+/// fault and fail the whole operation.
+fn refuses_the_data(code: &tokio_postgres::error::SqlState) -> bool {
+    matches!(code.code().get(..2), Some("22" | "23"))
 }

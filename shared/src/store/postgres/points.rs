@@ -1,8 +1,9 @@
 //! PostgreSQL adapter of the consumer's store port.
 //!
 //! A batch is one transaction of a handful of set-based statements, whatever its size:
-//! lock the symbols, insert the dead letters, insert the points (`ON CONFLICT DO NOTHING`
-//! on `raw_response_id`), read back what the averages need, upsert the averages. The
+//! lock the symbols, insert the dead letters, insert the points (`ON CONFLICT DO NOTHING`:
+//! on `raw_response_id`, and on symbol, source and quote time, so a repeated quote adds no
+//! point), read back what the averages need (every read bounded), upsert the averages. The
 //! averages themselves are computed by the domain ([`averages_at`]), not in SQL, so the
 //! in-memory adapter computes exactly the same values.
 
@@ -32,27 +33,51 @@ const INSERT_DEAD_LETTERS: &str =
 const INSERT_POINTS: &str =
     "INSERT INTO price_points (raw_response_id, symbol, price, quote_time, source)
      SELECT * FROM unnest($1::uuid[], $2::text[], $3::numeric[], $4::timestamptz[], $5::text[])
-     ON CONFLICT (raw_response_id) DO NOTHING
+     ON CONFLICT DO NOTHING
      RETURNING symbol, quote_time";
 
-/// Per symbol: up to `$3` points before the oldest new one (what a window reaching back
-/// needs), and every point from it on.
-const SELECT_CONTEXT: &str = "SELECT t.symbol, c.raw_response_id, c.price, c.quote_time, c.source
+/// Per symbol, three bounded reads (`part` says which): up to `$3` points before the oldest
+/// new one (what a window reaching back needs), up to `$4` points from it on (the horizon a
+/// late point corrects), and the newest `$5` points (what the newest average needs, when the
+/// horizon does not reach it).
+const SELECT_CONTEXT: &str =
+    "SELECT t.symbol, c.part, c.raw_response_id, c.price, c.quote_time, c.source
      FROM unnest($1::text[], $2::timestamptz[]) AS t(symbol, since)
      CROSS JOIN LATERAL (
-         (SELECT p.raw_response_id, p.price, p.quote_time, p.source FROM price_points p
+         (SELECT 0 AS part, p.raw_response_id, p.price, p.quote_time, p.source FROM price_points p
           WHERE p.symbol = t.symbol AND p.quote_time < t.since
           ORDER BY p.quote_time DESC, p.raw_response_id DESC
           LIMIT $3)
          UNION ALL
-         (SELECT p.raw_response_id, p.price, p.quote_time, p.source FROM price_points p
-          WHERE p.symbol = t.symbol AND p.quote_time >= t.since)
+         (SELECT 1 AS part, p.raw_response_id, p.price, p.quote_time, p.source FROM price_points p
+          WHERE p.symbol = t.symbol AND p.quote_time >= t.since
+          ORDER BY p.quote_time, p.raw_response_id
+          LIMIT $4)
+         UNION ALL
+         (SELECT 2 AS part, p.raw_response_id, p.price, p.quote_time, p.source FROM price_points p
+          WHERE p.symbol = t.symbol
+          ORDER BY p.quote_time DESC, p.raw_response_id DESC
+          LIMIT $5)
      ) AS c";
 
-/// Stored averages a late point may have made wrong: those as of its time or later.
-const SELECT_AFFECTED_AVERAGES: &str = "SELECT DISTINCT m.symbol, m.as_of
-     FROM unnest($1::text[], $2::timestamptz[]) AS t(symbol, since)
-     JOIN moving_averages m ON m.symbol = t.symbol AND m.as_of >= t.since";
+/// Stored averages a late point may have made wrong: those as of its time or later, up to the
+/// end of what was read (`until`, none when everything from the point on was read), at most
+/// `$4` times per symbol.
+const SELECT_AFFECTED_AVERAGES: &str = "SELECT t.symbol, m.as_of
+     FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS t(symbol, since, until)
+     CROSS JOIN LATERAL (
+         SELECT DISTINCT a.as_of FROM moving_averages a
+         WHERE a.symbol = t.symbol AND a.as_of >= t.since
+           AND (t.until IS NULL OR a.as_of < t.until)
+         ORDER BY a.as_of
+         LIMIT $4
+     ) AS m";
+
+/// How far a late point corrects the averages stored after it: from a symbol's oldest new
+/// point on, the batch's new points of the symbol plus the larger of this and twice the
+/// longest lookback are read. An average as of a time further on either is beyond the
+/// points the late one could change, or is left as it was (the newest is always written).
+const MIN_RECOMPUTE_HORIZON: usize = 1_000;
 
 const UPSERT_AVERAGES: &str =
     "INSERT INTO moving_averages (symbol, kind, window_size, as_of, value)
@@ -232,8 +257,8 @@ async fn insert_points(
     Ok(since)
 }
 
-/// The averages to write for the symbols that gained points: as of each one's newest point
-/// and as of every stored average at or after its oldest new point.
+/// The averages to write for the symbols that gained points: as of each one's newest point,
+/// and as of every stored average at or after its oldest new point within the horizon read.
 async fn recompute(
     tx: &deadpool_postgres::Transaction<'_>,
     since: &BTreeMap<String, (DateTime<Utc>, usize)>,
@@ -242,37 +267,70 @@ async fn recompute(
     let symbols: Vec<&str> = since.keys().map(String::as_str).collect();
     let times: Vec<DateTime<Utc>> = since.values().map(|(t, _)| *t).collect();
     let reach = specs.iter().map(|s| s.lookback()).max().unwrap_or(1);
-    let before = i64::try_from(reach.saturating_sub(1)).unwrap_or(i64::MAX);
+    let most_new = since.values().map(|(_, n)| *n).max().unwrap_or(0);
+    let horizon = most_new + (2 * reach).max(MIN_RECOMPUTE_HORIZON);
+    let limit = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
 
     let context = tx
         .prepare_cached(SELECT_CONTEXT)
         .await
         .map_err(query_error)?;
     let rows = tx
-        .query(&context, &[&symbols, &times, &before])
+        .query(
+            &context,
+            &[
+                &symbols,
+                &times,
+                &limit(reach.saturating_sub(1)),
+                &limit(horizon),
+                &limit(reach),
+            ],
+        )
         .await
         .map_err(query_error)?;
-    let mut points: BTreeMap<String, Vec<PricePoint>> = BTreeMap::new();
+    let mut reads: BTreeMap<String, Reads> = BTreeMap::new();
     for row in rows {
         let symbol: String = row.get(0);
+        let part: i32 = row.get(1);
         let parsed = Symbol::parse(&symbol)
             .map_err(|e| StoreError::Query(Cause::msg(format!("stored symbol {symbol:?}: {e}"))))?;
-        points.entry(symbol).or_default().push(PricePoint {
-            raw_response_id: row.get(1),
+        let point = PricePoint {
+            raw_response_id: row.get(2),
             symbol: parsed,
-            price: row.get(2),
-            quote_time: row.get(3),
-            source: row.get(4),
-        });
+            price: row.get(3),
+            quote_time: row.get(4),
+            source: row.get(5),
+        };
+        let reads = reads.entry(symbol).or_default();
+        match part {
+            0 => reads.segment.push(point),
+            1 => {
+                reads.from_since += 1;
+                reads.segment.push(point);
+            }
+            _ => reads.tail.push(point),
+        }
+    }
+    for reads in reads.values_mut() {
+        reads.segment.sort_unstable_by_key(PricePoint::order_key);
+        reads.tail.sort_unstable_by_key(PricePoint::order_key);
+        // Cut short: the averages as of the last time read may lack points tied with it.
+        reads.until = (reads.from_since >= horizon)
+            .then(|| reads.segment.last().map(|p| p.quote_time))
+            .flatten();
     }
 
+    let untils: Vec<Option<DateTime<Utc>>> = symbols
+        .iter()
+        .map(|s| reads.get(*s).and_then(|r| r.until))
+        .collect();
     let affected = tx
         .prepare_cached(SELECT_AFFECTED_AVERAGES)
         .await
         .map_err(query_error)?;
     let mut targets: BTreeMap<String, BTreeSet<DateTime<Utc>>> = BTreeMap::new();
     for row in tx
-        .query(&affected, &[&symbols, &times])
+        .query(&affected, &[&symbols, &times, &untils, &limit(horizon)])
         .await
         .map_err(query_error)?
     {
@@ -280,18 +338,40 @@ async fn recompute(
     }
 
     let mut out = Vec::new();
-    for (symbol, mut points) in points {
-        points.sort_unstable_by_key(PricePoint::order_key);
-        let Some(newest) = points.last() else {
+    for (symbol, reads) in reads {
+        let Some(newest) = reads.tail.last().or(reads.segment.last()) else {
             continue;
         };
         let parsed = newest.symbol.clone();
+        let newest_time = newest.quote_time;
         let mut at = targets.remove(&symbol).unwrap_or_default();
-        at.insert(newest.quote_time);
-        let at: Vec<DateTime<Utc>> = at.into_iter().collect();
-        out.extend(averages_at(&parsed, &points, &at, specs));
+        match reads.until {
+            None => {
+                at.insert(newest_time);
+                let at: Vec<DateTime<Utc>> = at.into_iter().collect();
+                out.extend(averages_at(&parsed, &reads.segment, &at, specs));
+            }
+            Some(_) => {
+                let at: Vec<DateTime<Utc>> = at.into_iter().collect();
+                out.extend(averages_at(&parsed, &reads.segment, &at, specs));
+                out.extend(averages_at(&parsed, &reads.tail, &[newest_time], specs));
+            }
+        }
     }
     Ok(out)
+}
+
+/// What was read of one symbol for its averages.
+#[derive(Default)]
+struct Reads {
+    /// The points before the oldest new one and from it on, in order: one contiguous run.
+    segment: Vec<PricePoint>,
+    /// How many of `segment` are from the oldest new point on.
+    from_since: usize,
+    /// The newest points of the symbol, in order.
+    tail: Vec<PricePoint>,
+    /// Where `segment` was cut short (its last quote time), if it was.
+    until: Option<DateTime<Utc>>,
 }
 
 async fn upsert_averages(
