@@ -17,7 +17,7 @@ pub use averages::{
 };
 pub use job::{
     BadJobId, JOB_ID_PREFIX, Job, JobId, JobPage, JobStatus, UnknownJobStatus, decode_cursor,
-    encode_cursor,
+    encode_cursor, next_grid_point, symbol_ticks_milli,
 };
 pub use price_event::{EventDecodeError, PriceEvent};
 pub use provider_id::{ProviderId, UnknownProvider};
