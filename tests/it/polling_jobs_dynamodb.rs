@@ -307,3 +307,31 @@ async fn a_pause_racing_a_resume_leaves_status_and_schedule_agreeing() {
     let due = table.due(Utc::now() + Duration::hours(1)).await.unwrap();
     assert!(due.iter().all(|d| d.id != j.id), "a paused job is not due");
 }
+
+#[tokio::test]
+async fn a_claim_or_status_change_keeps_the_runs_recorded_meanwhile() {
+    let store = create_jobs_table().await;
+    let j = job(&["AAPL"], 10);
+    store.create(&j, None).await.unwrap();
+    // A tick is recorded after the wake-up read the job and before it writes its claim.
+    assert!(
+        store
+            .record_tick(&j.id, Utc::now(), Some("MSFT: down"))
+            .await
+            .unwrap()
+    );
+    let mut claimed = j.clone();
+    claimed.next_run_at = j.next_run_at + Duration::seconds(60);
+    claimed.version = 2;
+    store.replace(&claimed, 1).await.unwrap();
+    let stored = store.get(&j.id).await.unwrap().unwrap();
+    assert_eq!(stored.run_count, 1, "the recorded run is kept");
+    assert!(stored.last_run_at.is_some());
+    assert_eq!(stored.next_run_at, claimed.next_run_at);
+    assert!(
+        !store
+            .record_tick(&JobId::generate(), Utc::now(), None)
+            .await
+            .unwrap()
+    );
+}

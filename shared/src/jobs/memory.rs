@@ -96,7 +96,11 @@ impl JobStore for MemoryJobStore {
         let mut state = self.state.lock().await;
         match state.jobs.get_mut(&job.id) {
             Some(stored) if stored.version == expected_version => {
+                // The run statistics belong to `record_tick`.
+                let (run_count, last_run_at) = (stored.run_count, stored.last_run_at);
                 *stored = job.clone();
+                stored.run_count = run_count;
+                stored.last_run_at = last_run_at;
                 Ok(())
             }
             _ => Err(JobStoreError::Conflict),

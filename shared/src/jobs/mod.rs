@@ -98,9 +98,10 @@ pub trait JobStore: Send + Sync {
         cursor: Option<&str>,
     ) -> Result<JobPage, JobStoreError>;
 
-    /// Replaces the stored job with `job` if the stored version is still
-    /// `expected_version`; else [`JobStoreError::Conflict`] (also when it is gone). Whether
-    /// the job is due follows its status and `next_run_at`.
+    /// Writes `job`'s status, schedule and `last_error` (not its run statistics, which
+    /// [`JobStore::record_tick`] owns) if the stored version is still `expected_version`;
+    /// else [`JobStoreError::Conflict`] (also when it is gone). Whether the job is due follows
+    /// its status and `next_run_at`.
     async fn replace(&self, job: &Job, expected_version: u64) -> Result<(), JobStoreError>;
 
     /// Records a tick that ran at `ran_at`: counts it and sets `last_error`. Not

@@ -601,20 +601,58 @@ impl JobStore for DynamoJobStore {
     }
 
     async fn replace(&self, job: &Job, expected_version: u64) -> Result<(), JobStoreError> {
-        let result = self
+        // Only what status changes and claims decide: the run statistics belong to
+        // `record_tick`, which may write them concurrently.
+        let mut set = vec![
+            "#status = :status",
+            "next_run_at = :next",
+            "updated_at = :updated",
+            "#v = :version",
+        ];
+        let mut remove = Vec::new();
+        let mut update = self
             .client
-            .put_item()
+            .update_item()
             .table_name(&self.table)
-            .set_item(Some(to_item(job)))
+            .set_key(Some(key_of(&job.id)))
             .condition_expression("#v = :expected")
             .expression_attribute_names("#v", "version")
+            .expression_attribute_names("#status", "status")
             .expression_attribute_values(
                 ":expected",
                 AttributeValue::N(expected_version.to_string()),
             )
-            .send()
-            .await;
-        match result {
+            .expression_attribute_values(":status", AttributeValue::S(job.status.as_str().into()))
+            .expression_attribute_values(":next", AttributeValue::S(job.next_run_at.to_rfc3339()))
+            .expression_attribute_values(":updated", AttributeValue::S(job.updated_at.to_rfc3339()))
+            .expression_attribute_values(":version", AttributeValue::N(job.version.to_string()));
+        match &job.last_error {
+            Some(e) => {
+                set.push("last_error = :error");
+                update = update.expression_attribute_values(":error", AttributeValue::S(e.clone()));
+            }
+            None => remove.push("last_error"),
+        }
+        if job.status == JobStatus::Active {
+            set.push("due_shard = :shard");
+            set.push("due_at = :due");
+            update = update
+                .expression_attribute_values(
+                    ":shard",
+                    AttributeValue::N(due_shard(&job.id).to_string()),
+                )
+                .expression_attribute_values(
+                    ":due",
+                    AttributeValue::N(job.next_run_at.timestamp_millis().to_string()),
+                );
+        } else {
+            remove.extend(["due_shard", "due_at"]);
+        }
+        let mut expression = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        match update.update_expression(expression).send().await {
             Ok(_) => Ok(()),
             Err(e) if conditional_failed(&e) => Err(JobStoreError::Conflict),
             Err(e) => Err(unavailable(e)),

@@ -21,7 +21,7 @@ use tracing::{info, warn};
 
 use super::plan::{group_ticks, plan};
 use super::{PollSettings, PollingError, WINDOW_OVERLAP};
-use crate::domain::Job;
+use crate::domain::{Job, JobStatus};
 use crate::jobs::{JobStore, JobStoreError};
 use crate::scheduler::TickQueue;
 use crate::telemetry::Metrics;
@@ -193,21 +193,35 @@ impl WakeUp {
         window_end: DateTime<Utc>,
         stop_at: Option<Instant>,
     ) -> Result<Claim, JobStoreError> {
-        if stop_at.is_some_and(|s| Instant::now() >= s) {
-            return Ok(Claim::LeftDue);
+        let mut job = job;
+        // The index is read eventually consistently: on a conflict, the job is read again
+        // (consistently) once, so a stale read does not cost it a minute of ticks.
+        for attempt in 0..2 {
+            if stop_at.is_some_and(|s| Instant::now() >= s) {
+                return Ok(Claim::LeftDue);
+            }
+            if job.status != JobStatus::Active {
+                return Ok(Claim::Nothing);
+            }
+            let p = plan(&job, now, window_end);
+            if p.ticks.is_empty() && p.dropped == 0 {
+                return Ok(Claim::Nothing);
+            }
+            let mut claimed = job.clone();
+            claimed.next_run_at = p.next_run_at;
+            claimed.version += 1;
+            match self.jobs.replace(&claimed, job.version).await {
+                Ok(()) => return Ok(Claim::Claimed(claimed, p.ticks, p.dropped)),
+                Err(JobStoreError::Conflict) if attempt == 0 => match self.jobs.get(&job.id).await?
+                {
+                    Some(fresh) => job = fresh,
+                    None => return Ok(Claim::Nothing),
+                },
+                Err(JobStoreError::Conflict) => return Ok(Claim::Conflict),
+                Err(e) => return Err(e),
+            }
         }
-        let p = plan(&job, now, window_end);
-        if p.ticks.is_empty() && p.dropped == 0 {
-            return Ok(Claim::Nothing);
-        }
-        let mut claimed = job.clone();
-        claimed.next_run_at = p.next_run_at;
-        claimed.version += 1;
-        match self.jobs.replace(&claimed, job.version).await {
-            Ok(()) => Ok(Claim::Claimed(claimed, p.ticks, p.dropped)),
-            Err(JobStoreError::Conflict) => Ok(Claim::Conflict),
-            Err(e) => Err(e),
-        }
+        Ok(Claim::Conflict)
     }
 
     /// Re-publishes undelivered events until none are due or `stop_at`.
