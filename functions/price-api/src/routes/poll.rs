@@ -203,7 +203,7 @@ impl From<PollingError> for Problem {
                     StatusCode::SERVICE_UNAVAILABLE,
                     "jobs-unavailable",
                     "Polling jobs unavailable",
-                    "the job store or scheduler did not answer; nothing was left half-done, retry later",
+                    "the job store or the tick queue did not answer; nothing was left half-done, retry later",
                 )
                 .with_retry_after(std::time::Duration::from_secs(5))
             }
@@ -324,7 +324,8 @@ fn parse_request(body: &[u8]) -> Result<(PollRequest, Vec<Symbol>), Problem> {
     path = "/prices/poll",
     tag = "polling",
     summary = "Start polling symbols",
-    description = "Stores a job and schedules it: every `interval` seconds, each symbol is \
+    description = "Stores a job (owned by the caller's API key, within its limits) and sends \
+                   its first tick at once: every `interval` seconds, each symbol is \
                    fetched from the provider (bypassing the cache, then written through it), \
                    stored in `raw_market_data` and published to the `price-events` topic. \
                    Symbols are de-duplicated after normalising. Provider calls of all jobs \
@@ -342,13 +343,15 @@ fn parse_request(body: &[u8]) -> Result<(PollRequest, Vec<Symbol>), Problem> {
          body = Problem, content_type = "application/problem+json",
          example = json!(examples::body_too_large())),
         (status = 422, description = "A field is missing or invalid: a bad symbol, no or too \
-                                      many symbols, an interval out of range",
+                                      many symbols, an interval out of range; or the job would \
+                                      exceed the key's `max_jobs` or `max_symbol_ticks_per_minute` \
+                                      (`job-limit`, the detail names the limit and the current use)",
          body = Problem, content_type = "application/problem+json",
          example = json!(examples::invalid_job())),
         (status = 429, description = "The caller's rate limit is reached; see `Retry-After`",
          body = Problem, content_type = "application/problem+json", example = json!(examples::rate_limited())),
         (status = 503, description = "The provider is not configured, or the job store or \
-                                      scheduler did not answer (nothing is left behind)",
+                                      tick queue did not answer (nothing is left behind)",
          body = Problem, content_type = "application/problem+json",
          example = json!(examples::jobs_unavailable())),
     ),
@@ -425,7 +428,8 @@ pub async fn create_job(
     path = "/prices/poll",
     tag = "polling",
     summary = "List polling jobs",
-    description = "A page of jobs in no particular order; follow `next_cursor` for the next page.",
+    description = "A page of jobs, newest first; follow `next_cursor` for the next page. With \
+                   API keys, only the caller's jobs (an admin key sees all).",
     params(ListParams),
     responses(
         (status = 200, description = "A page of jobs", body = JobList),
@@ -468,7 +472,7 @@ pub async fn list_jobs(
         (status = 200, description = "The job", body = JobView),
         (status = 401, description = "API keys are required and none (or a wrong one) was sent",
          body = Problem, content_type = "application/problem+json", example = json!(examples::unauthorized())),
-        (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json",
+        (status = 404, description = "No such job (or another API key's)", body = Problem, content_type = "application/problem+json",
          example = json!(examples::unknown_job())),
     ),
     security((), ("api_key" = [])),
@@ -500,7 +504,7 @@ pub async fn get_job(
          body = Problem, content_type = "application/problem+json", example = json!(examples::unauthorized())),
         (status = 404, description = "No such job (or it was deleted already)", body = Problem,
          content_type = "application/problem+json", example = json!(examples::unknown_job())),
-        (status = 503, description = "The job store or scheduler did not answer; the job is paused",
+        (status = 503, description = "The job store did not answer; nothing was changed",
          body = Problem, content_type = "application/problem+json",
          example = json!(examples::jobs_unavailable())),
     ),
@@ -529,7 +533,7 @@ pub async fn delete_job(
         (status = 200, description = "The paused job", body = JobView),
         (status = 401, description = "API keys are required and none (or a wrong one) was sent",
          body = Problem, content_type = "application/problem+json", example = json!(examples::unauthorized())),
-        (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json",
+        (status = 404, description = "No such job (or another API key's)", body = Problem, content_type = "application/problem+json",
          example = json!(examples::unknown_job())),
     ),
     security((), ("api_key" = [])),
@@ -558,9 +562,9 @@ pub async fn pause_job(
         (status = 200, description = "The active job", body = JobView),
         (status = 401, description = "API keys are required and none (or a wrong one) was sent",
          body = Problem, content_type = "application/problem+json", example = json!(examples::unauthorized())),
-        (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json",
+        (status = 404, description = "No such job (or another API key's)", body = Problem, content_type = "application/problem+json",
          example = json!(examples::unknown_job())),
-        (status = 503, description = "The scheduler did not answer; the job stays paused",
+        (status = 503, description = "The job store did not answer; the job stays paused",
          body = Problem, content_type = "application/problem+json",
          example = json!(examples::jobs_unavailable())),
     ),
