@@ -36,9 +36,12 @@ pub(super) struct Wiring<'c> {
     bus: Option<WiredBus>,
     quotes: Option<QuoteService>,
     jobs: Option<Arc<dyn JobStore>>,
-    queue: Option<(Arc<dyn TickQueue>, Option<Arc<MemoryTickQueue>>)>,
+    queue: Option<WiredQueue>,
     sdk: Option<Option<aws_config::SdkConfig>>,
 }
+
+/// The tick queue as wired, and the same queue when it is the in-process one.
+type WiredQueue = (Arc<dyn TickQueue>, Option<Arc<MemoryTickQueue>>);
 
 /// The event bus as wired.
 #[derive(Clone)]
@@ -311,7 +314,7 @@ impl<'c> Wiring<'c> {
 
     /// The tick queue: SQS when configured, else in this process (returned too, so the
     /// local runner can deliver its ticks to the poller).
-    pub async fn queue(&mut self) -> (Arc<dyn TickQueue>, Option<Arc<MemoryTickQueue>>) {
+    pub async fn queue(&mut self) -> WiredQueue {
         if let Some(queue) = &self.queue {
             return queue.clone();
         }
