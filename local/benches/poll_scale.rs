@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use market_data::Services;
 use market_data::domain::{Job, JobStatus, ProviderId, Symbol, next_grid_point};
-use market_data::jobs::{DynamoJobStore, JobStore};
+use market_data::jobs::DynamoJobStore;
 use market_data::scheduler::{SqsTickQueue, Tick};
 use tokio::sync::Mutex;
 use uuid::Uuid;

@@ -92,7 +92,7 @@ async fn a_key_sees_and_manages_only_its_own_jobs() {
     );
     assert_eq!(
         ids(&call(&app, "GET", "/prices/poll", BRAVO, None).await),
-        [b1.clone()]
+        vec![b1.clone()]
     );
 
     // Another key's job is 404 on every route, and stays untouched.
