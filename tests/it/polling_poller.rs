@@ -245,13 +245,19 @@ async fn two_wake_ups_racing_claim_each_tick_once() {
     store_jobs(&app, 20, &["AAPL", "MSFT"], 20).await;
     let (a, b) = tokio::join!(wake_up(&app), wake_up(&app));
     assert_eq!(a.claimed_jobs + b.claimed_jobs, 20, "{a:?} {b:?}");
-    let job_ticks: usize = queue(&app).drain().iter().map(|t| t.jobs.len()).sum();
+    let ticks = queue(&app).drain();
+    let job_ticks: usize = ticks.iter().map(|t| t.jobs.len()).sum();
     assert_eq!(job_ticks, a.ticks + b.ticks);
-    assert_eq!(
-        job_ticks,
-        20 * 3,
-        "three 20 s ticks each in 65 s, claimed once"
-    );
+    // Three or four points of the 20 s grid fall in 65 s, depending on the phase; each names
+    // every job exactly once.
+    assert!((3..=4).contains(&ticks.len()), "{ticks:?}");
+    for t in &ticks {
+        let mut ids: Vec<_> = t.jobs.iter().map(|j| j.id.clone()).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 20, "every job once in the tick due {}", t.due_at);
+    }
+    assert_eq!(job_ticks, 20 * ticks.len(), "claimed once");
     // Claimed: the next wake-up has nothing to send.
     let again = wake_up(&app).await;
     assert_eq!(again.ticks, 0, "{again:?}");
