@@ -58,12 +58,9 @@ export DATABASE_MIGRATE_ON_START=true
 export KAFKA_TOPIC=mdb-t-lambda-$RUN_ID
 export REDIS_KEY_PREFIX=mdb_t_lambda_$RUN_ID:
 export JOBS_TABLE=mdb-t-lambda-$RUN_ID
-# Jobs get EventBridge rules (on moto) that target the poller, as on AWS; the rule's input is
-# what this script hands to the poller.
-export POLLER_FUNCTION_ARN=arn:aws:lambda:us-east-1:123456789012:function:poller
-export POLL_RULE_PREFIX=mdb-l-$RUN_ID-
-# One tick per invocation (the job's interval is 10 s): the poller answers at once.
-export POLL_TICK_WINDOW_SECONDS=5
+# Claimed ticks go to an SQS queue of ours on moto, as on AWS; what it holds is what this script
+# hands to the poller, in the event source mapping's batch shape.
+POLL_QUEUE_NAME=mdb-l-$RUN_ID-ticks
 export DEFAULT_PROVIDER=simulated
 export METRICS=off
 export RUST_LOG=${RUST_LOG:-info}
@@ -83,7 +80,7 @@ LOG=$WORK/watch.log
 finish() {
   local status=$?
   if [ -n "$JOB_ID" ] && [ -n "$WATCH_PID" ]; then
-    # Removes the job and its rule.
+    # Removes the job.
     curl -s -o /dev/null --max-time 30 -X DELETE "$URL/prices/poll/$JOB_ID" || true
   fi
   if [ -n "$WATCH_PID" ]; then
@@ -122,7 +119,12 @@ DB_CREATED=yes
 "$ROOT/local/stack.sh" topic "$KAFKA_TOPIC" 1
 cargo build --workspace --bins --locked
 "$CARGO_TARGET_DIR/debug/market-data-local" create-jobs-table
-say "database $DB, topic $KAFKA_TOPIC, redis prefix $REDIS_KEY_PREFIX, jobs table $JOBS_TABLE"
+POLL_QUEUE_URL=$(curl -fsS --max-time 10 "$AWS_ENDPOINT_URL/" -d "{\"QueueName\": \"$POLL_QUEUE_NAME\"}" \
+  -H 'content-type: application/x-amz-json-1.0' -H 'x-amz-target: AmazonSQS.CreateQueue' \
+  -H 'authorization: AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/sqs/aws4_request, SignedHeaders=host, Signature=0' |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["QueueUrl"])')
+export POLL_QUEUE_URL
+say "database $DB, topic $KAFKA_TOPIC, redis prefix $REDIS_KEY_PREFIX, jobs table $JOBS_TABLE, tick queue $POLL_QUEUE_URL"
 
 # --- The emulator -----------------------------------------------------------------------------
 
@@ -159,11 +161,11 @@ http() {
   BODY=$(cat "$WORK/body")
 }
 
-# eventbridge ACTION JSON: one call of EventBridge's JSON API on moto (which checks no signature).
-eventbridge() {
+# sqs ACTION JSON: one call of SQS's JSON API on moto (which checks no signature).
+sqs() {
   curl -fsS --max-time 10 "$AWS_ENDPOINT_URL/" -d "$2" \
-    -H 'content-type: application/x-amz-json-1.1' -H "x-amz-target: AWSEvents.$1" \
-    -H 'authorization: AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/events/aws4_request, SignedHeaders=host, Signature=0'
+    -H 'content-type: application/x-amz-json-1.0' -H "x-amz-target: AmazonSQS.$1" \
+    -H 'authorization: AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/sqs/aws4_request, SignedHeaders=host, Signature=0'
 }
 
 # check PYTHON_ASSERTS JSON: run the asserts on `v`, the parsed JSON (argv[1]).
@@ -212,7 +214,7 @@ http GET '/prices/latest?symbol=MSFT'
 check "assert v['symbol'] == 'MSFT' and v['provider'] == 'simulated' and float(v['price']) > 0, v" "$BODY"
 say "ok: GET $URL/prices/latest?symbol=MSFT -> 200 $BODY"
 
-# --- poller: a job made through the API, run by the input of its rule ---------------------------
+# --- poller: a job made through the API; its first tick through the queue, then a wake-up ------
 
 http POST /prices/poll -H 'content-type: application/json' \
   -d '{"symbols": ["AAPL", "msft"], "interval": 10}'
@@ -221,36 +223,40 @@ check "assert v['status'] == 'accepted' and v['config']['symbols'] == ['AAPL', '
 JOB_ID=$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["job_id"])' "$BODY")
 say "ok: POST $URL/prices/poll -> 202, job $JOB_ID"
 
-# The rule's target on moto's EventBridge: its constant input is the poller's event.
-rule_input=$(eventbridge ListTargetsByRule "{\"Rule\": \"$POLL_RULE_PREFIX$JOB_ID\"}") ||
-  fail "no EventBridge rule $POLL_RULE_PREFIX$JOB_ID"
-check "
-t = v['Targets']
-assert len(t) == 1 and t[0]['Arn'] == '$POLLER_FUNCTION_ARN', t
-assert json.loads(t[0]['Input']) == {'job_id': '$JOB_ID'}, t
-" "$rule_input"
-# local/events/poller-scheduled.json with this job's id: the same input.
+# The job's first tick is in the queue at once (no delay): receive it as the event source
+# mapping would, and put it in local/events/poller-sqs-batch.json's shape.
+received=$(sqs ReceiveMessage "{\"QueueUrl\": \"$POLL_QUEUE_URL\", \"MaxNumberOfMessages\": 10, \"WaitTimeSeconds\": 5}") ||
+  fail "ReceiveMessage on $POLL_QUEUE_URL failed"
 python3 -c '
 import json, sys
-event = json.load(open(sys.argv[1]))
-event["job_id"] = sys.argv[2]
-json.dump(event, open(sys.argv[3], "w"))
-' local/events/poller-scheduled.json "$JOB_ID" "$WORK/poller-event.json"
-say "ok: rule $POLL_RULE_PREFIX$JOB_ID targets the poller with {\"job_id\": \"$JOB_ID\"}"
+messages = json.loads(sys.argv[1]).get("Messages", [])
+assert len(messages) == 1, messages
+tick = json.loads(messages[0]["Body"])
+assert [j["id"] for j in tick["jobs"]] == [sys.argv[3]], tick
+assert tick["symbols"] == ["AAPL", "MSFT"], tick
+event = json.load(open(sys.argv[2]))
+event["Records"][0]["messageId"] = messages[0]["MessageId"]
+event["Records"][0]["body"] = messages[0]["Body"]
+json.dump(event, open(sys.argv[4], "w"))
+' "$received" local/events/poller-sqs-batch.json "$JOB_ID" "$WORK/poller-batch.json" ||
+  fail "the queue does not hold the job's first tick: $received"
+say "ok: the job's first tick is in $POLL_QUEUE_NAME at once"
 
 since=$(psql "$DATABASE_URL" -XAtqc "select now()")
-answer=$(invoke poller "$WORK/poller-event.json")
-check "
-assert v['job_id'] == '$JOB_ID' and v['outcome'] == 'ran', v
-assert len(v['ticks']) == 1, v
-assert v['ticks'][0]['fetched'] == 2 and v['ticks'][0]['failures'] == [], v
-" "$answer"
+answer=$(invoke poller "$WORK/poller-batch.json")
+check "assert v == {'batchItemFailures': []}, v" "$answer"
 rows=$(psql "$DATABASE_URL" -XAtqc "select string_agg(symbol || ':' || provider, ',' order by symbol)
   from raw_market_data where fetched_at >= '$since' and event_delivered_at is not null")
 [ "$rows" = "AAPL:simulated,MSFT:simulated" ] ||
   fail "raw_market_data rows of the poll (delivered to $KAFKA_TOPIC): '$rows', want AAPL and MSFT"
-say "ok: invoke poller {\"job_id\": \"$JOB_ID\"} -> $answer"
+say "ok: invoke poller <SQS batch of the tick> -> $answer"
 say "ok: raw_market_data (delivered to $KAFKA_TOPIC): $rows"
+
+# The wake-up (the one-minute rule's input): the job's coming minute was claimed when it was
+# made, so there is nothing more to send yet; it re-publishes whatever waits.
+answer=$(invoke poller local/events/poller-wake-up.json)
+check "assert v['due_jobs'] == 0 and v['messages'] == 0 and 'republished' in v, v" "$answer"
+say "ok: invoke poller local/events/poller-wake-up.json -> $answer"
 
 # --- ma-consumer ------------------------------------------------------------------------------
 
@@ -294,9 +300,8 @@ say "ok: GET $URL/prices/moving-average?symbol=AAPL&window=5 -> 200 $BODY (expec
 
 http DELETE "/prices/poll/$JOB_ID"
 [ "$CODE" = 204 ] || fail "DELETE /prices/poll/$JOB_ID: $CODE $BODY"
-if eventbridge DescribeRule "{\"Name\": \"$POLL_RULE_PREFIX$JOB_ID\"}" >/dev/null 2>&1; then
-  fail "rule $POLL_RULE_PREFIX$JOB_ID still exists after DELETE /prices/poll/$JOB_ID"
-fi
+http GET "/prices/poll/$JOB_ID"
+[ "$CODE" = 404 ] || fail "GET /prices/poll/$JOB_ID after DELETE: $CODE $BODY"
 JOB_ID=""
-say "ok: DELETE $URL/prices/poll/<job> -> 204, its rule is gone"
+say "ok: DELETE $URL/prices/poll/<job> -> 204, then 404 (nothing else to clean up)"
 say "all checks passed"

@@ -16,10 +16,11 @@
 //! eight minutes).
 //!
 //! For `POLL_CONCURRENCY` 8 (the default) and 64 (the maximum), it times, three times each:
-//! - one invocation of a single job of 500 symbols through `TickRunner::run`. A job may
-//!   hold at most 50 symbols when created through the API, so this job is written into the
-//!   job store directly, past that validation;
-//! - ten jobs of 50 symbols each, invoked at once, as ten rules firing together would.
+//! - one tick of a single job of 500 symbols through `TickRunner::run`. A job may hold at
+//!   most 50 symbols when created through the API, so this job is written into the job store
+//!   directly, past that validation;
+//! - ten ticks of one job of 50 symbols each, run at once, as ten queue messages delivered
+//!   together would be.
 //!
 //! Each symbol of a tick is a provider call, a raw row, an event delivered with `acks=all`,
 //! the delivered mark and two cache writes. The topic and the database are deleted at the
@@ -33,7 +34,8 @@ use axum::extract::Query;
 use axum::routing::get;
 use chrono::Utc;
 use market_data::Services;
-use market_data::domain::{Job, JobId, JobStatus};
+use market_data::domain::{Job, JobStatus};
+use market_data::usecases::polling::group_ticks;
 use market_data::domain::{ProviderId, Symbol};
 use serde_json::json;
 
@@ -86,34 +88,27 @@ async fn run(env: &Env) -> anyhow::Result<()> {
         let services = services(env, concurrency).await?;
         // One small warm-up run: connections opened, statements prepared.
         let warm = store_job(&services, &symbols[..concurrency]).await?;
-        services.ticks.run(&warm).await?;
+        run_ticks(&services, &[warm]).await;
 
         let mut single = Vec::with_capacity(REPEATS);
         for _ in 0..REPEATS {
-            let id = store_job(&services, &symbols).await?;
+            let job = store_job(&services, &symbols).await?;
             let started = Instant::now();
-            let report = services.ticks.run(&id).await?;
+            let fetched = run_ticks(&services, &[job]).await;
             single.push(started.elapsed());
-            let fetched: usize = report.ticks.iter().map(|t| t.fetched).sum();
             anyhow::ensure!(fetched == SYMBOLS, "{fetched} of {SYMBOLS} symbols fetched");
         }
         print_row(concurrency, "1 job of 500", &mut single, concurrency);
 
         let mut split = Vec::with_capacity(REPEATS);
         for _ in 0..REPEATS {
-            let mut ids = Vec::with_capacity(10);
+            let mut jobs = Vec::with_capacity(10);
             for chunk in symbols.chunks(SYMBOLS / 10) {
-                ids.push(store_job(&services, chunk).await?);
+                jobs.push(store_job(&services, chunk).await?);
             }
             let started = Instant::now();
-            let reports =
-                futures::future::try_join_all(ids.iter().map(|id| services.ticks.run(id))).await?;
+            let fetched = run_ticks(&services, &jobs).await;
             split.push(started.elapsed());
-            let fetched: usize = reports
-                .iter()
-                .flat_map(|r| &r.ticks)
-                .map(|t| t.fetched)
-                .sum();
             anyhow::ensure!(fetched == SYMBOLS, "{fetched} of {SYMBOLS} symbols fetched");
         }
         print_row(concurrency, "10 jobs of 50", &mut split, concurrency * 10);
@@ -154,8 +149,20 @@ async fn services(env: &Env, concurrency: usize) -> anyhow::Result<Services> {
     Ok(Services::from_config(&scratch::config(&vars).await?).await?)
 }
 
+/// Runs one tick of each of `jobs`, all at once; the symbols fetched.
+async fn run_ticks(services: &Services, jobs: &[Job]) -> usize {
+    let now = Utc::now();
+    let ticks: Vec<_> = jobs
+        .iter()
+        .flat_map(|j| group_ticks(&[(j.clone(), vec![now])], now))
+        .collect();
+    let reports =
+        futures::future::join_all(ticks.iter().map(|t| services.ticks.run(&t.tick, None))).await;
+    reports.iter().map(|r| r.fetched).sum()
+}
+
 /// Writes an active job for `symbols`, due now, into the job store.
-async fn store_job(services: &Services, symbols: &[Symbol]) -> anyhow::Result<JobId> {
+async fn store_job(services: &Services, symbols: &[Symbol]) -> anyhow::Result<Job> {
     let job = Job::new(
         symbols.to_vec(),
         3_600,
@@ -163,8 +170,8 @@ async fn store_job(services: &Services, symbols: &[Symbol]) -> anyhow::Result<Jo
         JobStatus::Active,
         Utc::now(),
     );
-    services.api.jobs.jobs().create(&job).await?;
-    Ok(job.id)
+    services.api.jobs.jobs().create(&job, None).await?;
+    Ok(job)
 }
 
 /// Starts the Finnhub stand-in on a free port; returns its `FINNHUB_BASE_URL`.

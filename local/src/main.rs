@@ -2,8 +2,8 @@
 //!
 //! `serve` runs the same router as the `price-api` Lambda function on a local address, and
 //! the `ma-consumer` handler behind a local stand-in for its MSK event source (or fed by the
-//! in-process bus). Without `POLLER_FUNCTION_ARN` it also plays EventBridge: tokio timers
-//! invoke the poller's handler with the input a rule would send. Each port uses the adapter
+//! in-process bus). It also plays the poller's event sources: the one-minute wake-up rule,
+//! and the tick queue (in process, or a real SQS queue with `POLL_QUEUE_URL`). Each port uses the adapter
 //! its configuration names; with nothing configured, the embedded defaults (simulated
 //! provider, in-memory store, in-process cache and bus), so it serves on a fresh machine.
 //! `migrate` applies the SQL migrations; `republish` sends the events whose delivery was
@@ -17,15 +17,15 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use market_data::config::ProcessEnv;
-use market_data::domain::JobStatus;
 use market_data::jobs::DynamoJobStore;
-use market_data::scheduler::Scheduler;
+use market_data::scheduler::SqsTickQueue;
 use market_data::{Config, Services, telemetry};
 use market_data_local::event_source::{self, BatchSettings};
+use market_data_local::poller_clock;
 use price_api::AppState;
 use price_api::edge::EdgeConfig;
 use tokio::net::TcpListener;
-use tracing::{error, info, warn};
+use tracing::{error, info};
 
 #[derive(Parser)]
 #[command(
@@ -202,43 +202,35 @@ fn start_consumer(config: &Config, services: &Services, args: &ConsumerArgs) -> 
     described
 }
 
-/// Plays EventBridge when it is not configured: the local scheduler's timers invoke the
-/// poller's handler, and every job already active in the store gets its timer back.
-async fn emulate_eventbridge(services: &Services) -> anyhow::Result<()> {
-    let Some(scheduler) = services.local_scheduler() else {
-        return Ok(());
-    };
-    let ticks = services.ticks.clone();
-    scheduler.set_target(Arc::new(move |input| {
-        let ticks = ticks.clone();
-        Box::pin(async move {
-            if let Err(e) = poller::handle_json(&ticks, input).await {
-                warn!(error = %e, "local poll failed");
-            }
-        })
-    }));
-    let mut cursor = None;
-    let mut resumed = 0;
-    loop {
-        let page = services
-            .api
-            .jobs
-            .list(100, cursor.as_deref())
-            .await
-            .context("could not list the polling jobs")?;
-        for job in page.jobs.iter().filter(|j| j.status == JobStatus::Active) {
-            scheduler.schedule(job).await?;
-            resumed += 1;
-        }
-        match page.next_cursor {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
+/// Plays the poller's event sources: the one-minute wake-up rule, and the tick queue
+/// (in process, or received from SQS when `POLL_QUEUE_URL` is set); says which.
+async fn start_poller_clock(config: &Config, services: &Services) -> String {
+    let (wake_up, ticks) = (services.wake_up.clone(), services.ticks.clone());
+    tokio::spawn(poller_clock::run_wake_ups(
+        wake_up.clone(),
+        ticks.clone(),
+        poller_clock::WAKE_UP_PERIOD,
+    ));
+    if let Some(queue) = services.memory_queue() {
+        tokio::spawn(poller_clock::run_memory_queue(
+            Arc::clone(queue),
+            wake_up,
+            ticks,
+        ));
+        return "wake-up every minute; ticks from the in-process queue".into();
     }
-    if resumed > 0 {
-        println!("  resumed timers of {resumed} active polling jobs");
+    match &config.queue {
+        Some(sqs) => {
+            let sdk = market_data::aws_sdk::load().await;
+            let queue = SqsTickQueue::connect(&sdk, &sqs.queue_url, sqs.endpoint.as_deref());
+            tokio::spawn(poller_clock::run_sqs_queue(queue, wake_up, ticks));
+            format!(
+                "wake-up every minute; ticks received from {}",
+                sqs.queue_url
+            )
+        }
+        None => "wake-up every minute".into(),
     }
-    Ok(())
 }
 
 async fn serve(
@@ -258,9 +250,11 @@ async fn serve(
         "consumer",
         start_consumer(config, &services, consumer)
     );
-    if let Err(e) = emulate_eventbridge(&services).await {
-        warn!(error = %e, "active polling jobs not resumed");
-    }
+    println!(
+        "  {:<20} {}",
+        "poller",
+        start_poller_clock(config, &services).await
+    );
     let listener = TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;

@@ -1,19 +1,18 @@
-//! DynamoDB Local and moto EventBridge for the polling tests: a jobs table and a rule
-//! prefix of each test's own, and the failure-injecting wrappers of the polling ports.
+//! DynamoDB Local and moto SQS for the polling tests: a jobs table and a tick queue of each
+//! test's own, and a job store that holds a write at a gate so a test can interleave a
+//! concurrent change exactly there.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
-use market_data::cause::Cause;
+use chrono::{DateTime, Utc};
 use market_data::domain::{Job, JobId, JobPage};
-use market_data::jobs::{DynamoJobStore, JobStore, JobStoreError};
-use market_data::scheduler::{EventBridgeScheduler, Scheduler, SchedulerError};
+use market_data::jobs::{DynamoJobStore, JobStore, JobStoreError, OwnerLimits, OwnerUsage};
+use market_data::scheduler::SqsTickQueue;
+use tokio::sync::Notify;
 
 use crate::{aws_sdk_config, endpoint, unique_name};
-
-/// The poller ARN the test rules target (moto does not invoke it).
-pub const TEST_POLLER_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:mdb-test-poller";
 
 /// DynamoDB Local's endpoint.
 pub fn dynamodb_endpoint() -> String {
@@ -28,11 +27,6 @@ pub async fn dynamodb_client() -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::from_conf(config)
 }
 
-/// An EventBridge client on moto.
-pub async fn eventbridge_client() -> aws_sdk_eventbridge::Client {
-    aws_sdk_eventbridge::Client::new(&aws_sdk_config().await)
-}
-
 /// A jobs table no other test uses, created by the project's own code.
 pub async fn create_jobs_table() -> DynamoJobStore {
     let store = DynamoJobStore::new(dynamodb_client().await, unique_name("mdb_t_jobs"));
@@ -43,110 +37,99 @@ pub async fn create_jobs_table() -> DynamoJobStore {
     store
 }
 
-/// A rule prefix no other test uses (rule names stay within 64 characters).
-pub fn unique_rule_prefix() -> String {
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    format!("t{}-", &id[..12])
+/// An SQS client on moto.
+pub async fn sqs_client() -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::new(&aws_sdk_config().await)
 }
 
-/// An EventBridge scheduler on moto with rules under `prefix`.
-pub async fn eventbridge_scheduler(prefix: &str) -> EventBridgeScheduler {
-    EventBridgeScheduler::new(eventbridge_client().await, TEST_POLLER_ARN, prefix)
-}
-
-/// The names of the rules under `prefix` on moto.
-pub async fn rules_under(prefix: &str) -> Vec<String> {
-    let out = eventbridge_client()
-        .await
-        .list_rules()
-        .name_prefix(prefix)
+/// A tick queue on moto that no other test uses.
+pub async fn create_tick_queue() -> SqsTickQueue {
+    let client = sqs_client().await;
+    let out = client
+        .create_queue()
+        .queue_name(unique_name("mdb-t-ticks"))
         .send()
         .await
         .expect("moto must be running (local/stack.sh up)");
-    out.rules()
-        .iter()
-        .filter_map(|r| r.name().map(str::to_owned))
-        .collect()
+    let url = out.queue_url().expect("a queue URL").to_owned();
+    SqsTickQueue::new(client, url)
 }
 
-/// Which calls of a wrapped port fail.
+/// Holds the next `replace` once armed, until released.
 #[derive(Default)]
-pub struct Failures {
-    /// `JobStore::create` / `Scheduler::schedule`.
-    pub create: AtomicBool,
-    /// `JobStore::replace`.
-    pub replace: AtomicBool,
-    /// `JobStore::delete` / `Scheduler::unschedule`.
-    pub delete: AtomicBool,
+pub struct Gate {
+    armed: AtomicBool,
+    reached: Notify,
+    release: Notify,
 }
 
-impl Failures {
-    fn check(flag: &AtomicBool, what: &str) -> Result<(), Cause> {
-        if flag.load(Ordering::SeqCst) {
-            Err(Cause::msg(format!("injected failure of {what}")))
-        } else {
-            Ok(())
-        }
+impl Gate {
+    /// The next `replace` stops at the gate.
+    pub fn arm(&self) {
+        self.armed.store(true, Ordering::SeqCst);
     }
 
-    /// Sets one flag.
-    pub fn set(flag: &AtomicBool, on: bool) {
-        flag.store(on, Ordering::SeqCst);
+    /// Waits until a `replace` is held at the gate.
+    pub async fn reached(&self) {
+        self.reached.notified().await;
+    }
+
+    /// Lets the held `replace` go on.
+    pub fn release(&self) {
+        self.release.notify_one();
     }
 }
 
-/// A job store that fails on demand, the real one underneath.
-pub struct FlakyJobStore {
+/// The real job store, with `replace` held at a [`Gate`] when armed: the write of a status
+/// change then happens after whatever the test does meanwhile.
+pub struct GatedJobStore {
     /// The real store.
     pub inner: Arc<dyn JobStore>,
-    /// What fails now.
-    pub fail: Arc<Failures>,
+    /// The gate.
+    pub gate: Arc<Gate>,
 }
 
 #[async_trait]
-impl JobStore for FlakyJobStore {
-    async fn create(&self, job: &Job) -> Result<(), JobStoreError> {
-        Failures::check(&self.fail.create, "create").map_err(JobStoreError::Unavailable)?;
-        self.inner.create(job).await
+impl JobStore for GatedJobStore {
+    async fn create(&self, job: &Job, limits: Option<OwnerLimits>) -> Result<(), JobStoreError> {
+        self.inner.create(job, limits).await
     }
     async fn get(&self, id: &JobId) -> Result<Option<Job>, JobStoreError> {
         self.inner.get(id).await
     }
-    async fn list(&self, limit: usize, cursor: Option<&str>) -> Result<JobPage, JobStoreError> {
-        self.inner.list(limit, cursor).await
+    async fn list(
+        &self,
+        owner: Option<&str>,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<JobPage, JobStoreError> {
+        self.inner.list(owner, limit, cursor).await
     }
     async fn replace(&self, job: &Job, expected_version: u64) -> Result<(), JobStoreError> {
-        Failures::check(&self.fail.replace, "replace").map_err(JobStoreError::Unavailable)?;
+        if self.gate.armed.swap(false, Ordering::SeqCst) {
+            self.gate.reached.notify_one();
+            self.gate.release.notified().await;
+        }
         self.inner.replace(job, expected_version).await
     }
-    async fn delete(&self, id: &JobId) -> Result<bool, JobStoreError> {
-        Failures::check(&self.fail.delete, "delete").map_err(JobStoreError::Unavailable)?;
-        self.inner.delete(id).await
+    async fn record_tick(
+        &self,
+        id: &JobId,
+        ran_at: DateTime<Utc>,
+        last_error: Option<&str>,
+    ) -> Result<bool, JobStoreError> {
+        self.inner.record_tick(id, ran_at, last_error).await
+    }
+    async fn delete(&self, job: &Job, expected_version: u64) -> Result<(), JobStoreError> {
+        self.inner.delete(job, expected_version).await
+    }
+    async fn due(&self, before: DateTime<Utc>) -> Result<Vec<Job>, JobStoreError> {
+        self.inner.due(before).await
+    }
+    async fn usage(&self, owner: &str) -> Result<OwnerUsage, JobStoreError> {
+        self.inner.usage(owner).await
     }
     async fn ping(&self) -> Result<(), JobStoreError> {
         self.inner.ping().await
-    }
-}
-
-/// A scheduler that fails on demand, the real one underneath.
-pub struct FlakyScheduler {
-    /// The real scheduler.
-    pub inner: Arc<dyn Scheduler>,
-    /// What fails now.
-    pub fail: Arc<Failures>,
-}
-
-#[async_trait]
-impl Scheduler for FlakyScheduler {
-    async fn schedule(&self, job: &Job) -> Result<(), SchedulerError> {
-        Failures::check(&self.fail.create, "schedule").map_err(SchedulerError::Unavailable)?;
-        self.inner.schedule(job).await
-    }
-    async fn unschedule(&self, id: &JobId) -> Result<(), SchedulerError> {
-        Failures::check(&self.fail.delete, "unschedule").map_err(SchedulerError::Unavailable)?;
-        self.inner.unschedule(id).await
-    }
-    fn describe(&self) -> String {
-        format!("flaky {}", self.inner.describe())
     }
 }

@@ -54,7 +54,6 @@ async fn every_part_reports_its_metrics_as_emf() {
         .finnhub()
         .env("JOBS_TABLE", table.table())
         .env("AWS_ENDPOINT_URL_DYNAMODB", &dynamodb_endpoint())
-        .env("POLL_TICK_WINDOW_SECONDS", "1")
         .metrics(lines.metrics())
         .build()
         .await;
@@ -78,10 +77,11 @@ async fn every_part_reports_its_metrics_as_emf() {
         )
         .await;
     assert_eq!(created.status, 202, "{}", created.text);
-    let job_id = created.json["job_id"].as_str().unwrap();
-    poller::handle_json(&app.services.ticks, json!({ "job_id": job_id }))
-        .await
-        .unwrap();
+    let ticks = app.services.memory_queue().unwrap().receive(10);
+    assert_eq!(ticks.len(), 1, "the new job's first tick");
+    for tick in &ticks {
+        app.services.ticks.run(tick, None).await;
+    }
     let ticks = lines.named("PollTick");
     assert_eq!(ticks.len(), 1, "{ticks:?}");
     assert_eq!(ticks[0]["PollTick"], 1.0);

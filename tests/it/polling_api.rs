@@ -1,5 +1,6 @@
 //! The `/prices/poll` routes through the real router: the seed's request and answer,
-//! listing, pausing, deleting, and a clear 4xx problem for every kind of bad input.
+//! listing (newest first), pausing, deleting, and a clear 4xx problem for every kind of bad
+//! input. Without API keys the service is single-tenant: jobs have no owner.
 //! Jobs here live in the embedded store (the DynamoDB adapter has tests of its own).
 
 use harness::TestApp;
@@ -27,6 +28,11 @@ async fn the_seed_request_is_accepted_with_the_seed_answer() {
     assert_eq!(shown.status, 200);
     assert_eq!(shown.json["status"], "active");
     assert_eq!(shown.json["run_count"], 0);
+    assert_eq!(
+        shown.json["owner"],
+        Value::Null,
+        "single-tenant without API keys"
+    );
     assert_eq!(shown.json["config"], r.json["config"]);
 
     // Without a provider, the deployment's default (here: simulated).
@@ -68,9 +74,8 @@ async fn jobs_are_listed_a_page_at_a_time() {
             None => break,
         }
     }
-    seen.sort();
-    created.sort();
-    assert_eq!(seen, created);
+    created.reverse();
+    assert_eq!(seen, created, "every job once, newest first");
 
     app.get("/prices/poll?limit=0")
         .await

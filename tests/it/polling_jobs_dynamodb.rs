@@ -1,13 +1,18 @@
-//! The DynamoDB job store against DynamoDB Local: create, read, list with pagination,
-//! conditional-update conflicts, delete. Each test has a table of its own.
+//! The DynamoDB job store against DynamoDB Local: create, read, list newest first through
+//! its indexes, the due index, conditional writes, owner limits under concurrency, and
+//! status changes racing other writers. Each test has a table of its own.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
-use chrono::Utc;
-use harness::dynamodb::create_jobs_table;
+use chrono::{Duration, Utc};
+use harness::dynamodb::{Gate, GatedJobStore, create_jobs_table};
 use market_data::domain::{Job, JobId, JobStatus};
 use market_data::domain::{ProviderId, Symbol};
-use market_data::jobs::{JobStore, JobStoreError};
+use market_data::jobs::{JobStore, JobStoreError, LimitKind, OwnerLimits, OwnerUsage};
+use market_data::scheduler::MemoryTickQueue;
+use market_data::telemetry::Metrics;
+use market_data::usecases::{JobAdmin, PollSettings, PollingError, Scope};
 
 fn job(symbols: &[&str], interval: u32) -> Job {
     Job::new(
@@ -22,12 +27,11 @@ fn job(symbols: &[&str], interval: u32) -> Job {
 #[tokio::test]
 async fn a_created_job_reads_back_the_same_and_ids_are_unique() {
     let store = create_jobs_table().await;
-    let j = job(&["AAPL", "BRK.B", "BINANCE:BTCUSDT"], 70);
-    store.create(&j).await.unwrap();
-    // DynamoDB keeps timestamps as RFC 3339 text: compare at that precision.
+    let j = job(&["AAPL", "BRK.B", "BINANCE:BTCUSDT"], 70).owned_by(Some("team-a".into()));
+    store.create(&j, None).await.unwrap();
     let back = store.get(&j.id).await.unwrap().expect("stored");
     assert_eq!(back, j);
-    assert_eq!(store.create(&j).await, Err(JobStoreError::Conflict));
+    assert_eq!(store.create(&j, None).await, Err(JobStoreError::Conflict));
     assert_eq!(store.get(&JobId::generate()).await.unwrap(), None);
     store.ping().await.unwrap();
 }
@@ -40,72 +44,294 @@ async fn creating_the_table_twice_is_fine() {
 }
 
 #[tokio::test]
-async fn listing_pages_through_every_job_once() {
+async fn listing_is_newest_first_and_pages_through_every_job_once() {
     let store = create_jobs_table().await;
-    let mut ids = BTreeSet::new();
+    let mut made = Vec::new();
     for i in 0..7 {
-        let j = job(&[&format!("S{i}")], 10 + i);
-        store.create(&j).await.unwrap();
-        ids.insert(j.id.to_string());
+        let j = job(&["AAPL"], 60 + i);
+        store.create(&j, None).await.unwrap();
+        made.push(j.id);
     }
     let mut seen = Vec::new();
-    let mut cursor: Option<String> = None;
-    let mut pages = 0;
+    let mut cursor = None;
     loop {
-        let page = store.list(3, cursor.as_deref()).await.unwrap();
+        let page = store.list(None, 3, cursor.as_deref()).await.unwrap();
         assert!(page.jobs.len() <= 3);
-        seen.extend(page.jobs.iter().map(|j| j.id.to_string()));
-        pages += 1;
+        seen.extend(page.jobs.iter().map(|j| j.id.clone()));
         match page.next_cursor {
             Some(c) => cursor = Some(c),
             None => break,
         }
-        assert!(pages < 10, "pagination does not end");
     }
-    assert!(pages >= 3, "{pages} pages");
-    assert_eq!(seen.len(), 7, "no job twice: {seen:?}");
-    assert_eq!(seen.into_iter().collect::<BTreeSet<_>>(), ids);
+    made.reverse();
+    assert_eq!(seen, made, "every job once, newest first");
     assert_eq!(
-        store.list(3, Some("not-a-cursor")).await,
+        store.list(None, 3, Some("zz")).await,
         Err(JobStoreError::BadCursor)
     );
 }
 
 #[tokio::test]
+async fn an_owners_listing_holds_only_its_jobs() {
+    let store = create_jobs_table().await;
+    let a: Vec<Job> = (0..3)
+        .map(|_| job(&["AAPL"], 60).owned_by(Some("a".into())))
+        .collect();
+    let b = job(&["MSFT"], 60).owned_by(Some("b".into()));
+    for j in a.iter().chain([&b]) {
+        store.create(j, None).await.unwrap();
+    }
+    let page = store.list(Some("a"), 10, None).await.unwrap();
+    let ids: Vec<JobId> = page.jobs.iter().map(|j| j.id.clone()).collect();
+    assert_eq!(
+        ids,
+        a.iter().rev().map(|j| j.id.clone()).collect::<Vec<_>>()
+    );
+    let all = store.list(None, 10, None).await.unwrap();
+    assert_eq!(all.jobs.len(), 4);
+}
+
+#[tokio::test]
+async fn only_active_jobs_due_before_the_time_are_due_whatever_their_shard() {
+    let store = create_jobs_table().await;
+    let now = Utc::now();
+    let mut expected = BTreeSet::new();
+    for i in 0..48 {
+        let mut j = job(&["AAPL"], 10);
+        j.next_run_at = now + Duration::seconds(i64::from(i % 3) * 40 - 10);
+        if i % 4 == 0 {
+            j.status = JobStatus::Paused;
+        }
+        if j.status == JobStatus::Active && j.next_run_at < now + Duration::seconds(30) {
+            expected.insert(j.id.clone());
+        }
+        store.create(&j, None).await.unwrap();
+    }
+    let due: BTreeSet<JobId> = store
+        .due(now + Duration::seconds(30))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| j.id)
+        .collect();
+    assert_eq!(due, expected);
+    assert!(expected.len() > 10);
+}
+
+#[tokio::test]
 async fn a_write_on_a_stale_version_is_refused() {
     let store = create_jobs_table().await;
-    let j = job(&["AAPL"], 10);
-    store.create(&j).await.unwrap();
-
+    let j = job(&["AAPL"], 60);
+    store.create(&j, None).await.unwrap();
     let mut first = j.clone();
-    first.run_count = 1;
+    first.status = JobStatus::Paused;
     first.version = 2;
     let mut second = j.clone();
     second.run_count = 1;
     second.version = 2;
-    // Two pollers read version 1 and both try to claim the tick: one wins.
     let (a, b) = tokio::join!(store.replace(&first, 1), store.replace(&second, 1));
     assert!(
-        matches!(
-            (&a, &b),
-            (Ok(()), Err(JobStoreError::Conflict)) | (Err(JobStoreError::Conflict), Ok(()))
-        ),
-        "{a:?} {b:?}"
+        a.is_ok() != b.is_ok(),
+        "exactly one of two racing writes wins: {a:?} {b:?}"
     );
-    let stored = store.get(&j.id).await.unwrap().unwrap();
-    assert_eq!((stored.version, stored.run_count), (2, 1));
-    // Replacing a job that is gone is a conflict too, never a re-creation.
-    let ghost = job(&["MSFT"], 10);
+    let mut ghost = job(&["MSFT"], 60);
+    ghost.version = 2;
     assert_eq!(store.replace(&ghost, 1).await, Err(JobStoreError::Conflict));
-    assert_eq!(store.get(&ghost.id).await.unwrap(), None);
 }
 
 #[tokio::test]
-async fn delete_says_whether_there_was_a_job() {
+async fn a_delete_on_a_stale_version_is_refused() {
+    let store = create_jobs_table().await;
+    let j = job(&["AAPL"], 60);
+    store.create(&j, None).await.unwrap();
+    let mut claimed = j.clone();
+    claimed.version = 2;
+    store.replace(&claimed, 1).await.unwrap();
+    assert_eq!(store.delete(&j, 1).await, Err(JobStoreError::Conflict));
+    store.delete(&j, 2).await.unwrap();
+    assert_eq!(store.get(&j.id).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn an_owners_limits_hold_under_concurrent_creates() {
+    let store = create_jobs_table().await;
+    let limits = OwnerLimits {
+        max_jobs: 3,
+        max_symbol_ticks_milli: 1_000_000,
+    };
+    let jobs: Vec<Job> = (0..8)
+        .map(|_| job(&["AAPL", "MSFT"], 60).owned_by(Some("a".into())))
+        .collect();
+    let results =
+        futures::future::join_all(jobs.iter().map(|j| store.create(j, Some(limits)))).await;
+    let created = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(created, 3, "{results:?}");
+    for r in results.iter().filter(|r| r.is_err()) {
+        assert!(
+            matches!(r, Err(JobStoreError::LimitReached { kind: LimitKind::MaxJobs, usage, .. }) if usage.jobs == 3),
+            "{r:?}"
+        );
+    }
+    assert_eq!(
+        store.usage("a").await.unwrap(),
+        OwnerUsage {
+            jobs: 3,
+            symbol_ticks_milli: 6_000
+        }
+    );
+    // Deleting one frees its share.
+    let gone = jobs
+        .iter()
+        .zip(&results)
+        .find(|(_, r)| r.is_ok())
+        .unwrap()
+        .0;
+    store.delete(gone, 1).await.unwrap();
+    assert_eq!(store.usage("a").await.unwrap().jobs, 2);
+    let next = job(&["AAPL"], 60).owned_by(Some("a".into()));
+    store.create(&next, Some(limits)).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_job_over_the_symbol_tick_limit_is_refused_with_the_usage() {
+    let store = create_jobs_table().await;
+    let limits = OwnerLimits {
+        max_jobs: 100,
+        max_symbol_ticks_milli: 12_000,
+    };
+    let first = job(&["AAPL"], 10).owned_by(Some("a".into()));
+    store.create(&first, Some(limits)).await.unwrap();
+    let second = job(&["MSFT", "NVDA"], 10).owned_by(Some("a".into()));
+    let err = store.create(&second, Some(limits)).await.unwrap_err();
+    assert_eq!(
+        err,
+        JobStoreError::LimitReached {
+            kind: LimitKind::SymbolTicksPerMinute,
+            usage: OwnerUsage {
+                jobs: 1,
+                symbol_ticks_milli: 6_000
+            },
+            limits
+        }
+    );
+    assert_eq!(
+        store.get(&second.id).await.unwrap(),
+        None,
+        "nothing written"
+    );
+}
+
+fn admin(store: Arc<dyn JobStore>) -> JobAdmin {
+    JobAdmin::new(
+        store,
+        Arc::new(MemoryTickQueue::new()),
+        ProviderId::Simulated,
+        PollSettings::default(),
+        Metrics::none(),
+    )
+}
+
+#[tokio::test]
+async fn a_resume_racing_a_delete_does_not_bring_the_job_back() {
+    let table: Arc<dyn JobStore> = Arc::new(create_jobs_table().await);
+    let gate = Arc::new(Gate::default());
+    let gated: Arc<dyn JobStore> = Arc::new(GatedJobStore {
+        inner: Arc::clone(&table),
+        gate: Arc::clone(&gate),
+    });
+    let mut j = job(&["AAPL"], 10);
+    j.status = JobStatus::Paused;
+    table.create(&j, None).await.unwrap();
+
+    // The resume has read the paused job and is held before its write.
+    gate.arm();
+    let resume = tokio::spawn({
+        let admin = admin(gated);
+        let id = j.id.clone();
+        async move { admin.resume(&Scope::All, &id).await }
+    });
+    gate.reached().await;
+    admin(Arc::clone(&table))
+        .delete(&Scope::All, &j.id)
+        .await
+        .unwrap();
+    gate.release();
+
+    let result = resume.await.unwrap();
+    assert!(
+        matches!(result, Err(PollingError::NotFound(_))),
+        "{result:?}"
+    );
+    assert_eq!(
+        table.get(&j.id).await.unwrap(),
+        None,
+        "the job stays deleted"
+    );
+    let due = table.due(Utc::now() + Duration::hours(1)).await.unwrap();
+    assert!(due.iter().all(|d| d.id != j.id), "and is never polled");
+}
+
+#[tokio::test]
+async fn a_pause_racing_a_resume_leaves_status_and_schedule_agreeing() {
+    let table: Arc<dyn JobStore> = Arc::new(create_jobs_table().await);
+    let gate = Arc::new(Gate::default());
+    let gated: Arc<dyn JobStore> = Arc::new(GatedJobStore {
+        inner: Arc::clone(&table),
+        gate: Arc::clone(&gate),
+    });
+    let j = job(&["AAPL"], 10);
+    table.create(&j, None).await.unwrap();
+
+    // The pause has read the active job (version 1) and is held before its write; meanwhile
+    // the job is paused and resumed by others (version 3).
+    gate.arm();
+    let pause = tokio::spawn({
+        let admin = admin(gated);
+        let id = j.id.clone();
+        async move { admin.pause(&Scope::All, &id).await }
+    });
+    gate.reached().await;
+    let other = admin(Arc::clone(&table));
+    other.pause(&Scope::All, &j.id).await.unwrap();
+    other.resume(&Scope::All, &j.id).await.unwrap();
+    gate.release();
+
+    let paused = pause
+        .await
+        .unwrap()
+        .expect("the pause retries on the new version");
+    assert_eq!(paused.status, JobStatus::Paused);
+    assert_eq!(paused.version, 4, "written on top of the others' writes");
+    let stored = table.get(&j.id).await.unwrap().unwrap();
+    assert_eq!(stored.status, JobStatus::Paused);
+    let due = table.due(Utc::now() + Duration::hours(1)).await.unwrap();
+    assert!(due.iter().all(|d| d.id != j.id), "a paused job is not due");
+}
+
+#[tokio::test]
+async fn a_claim_or_status_change_keeps_the_runs_recorded_meanwhile() {
     let store = create_jobs_table().await;
     let j = job(&["AAPL"], 10);
-    store.create(&j).await.unwrap();
-    assert!(store.delete(&j.id).await.unwrap());
-    assert!(!store.delete(&j.id).await.unwrap());
-    assert_eq!(store.get(&j.id).await.unwrap(), None);
+    store.create(&j, None).await.unwrap();
+    // A tick is recorded after the wake-up read the job and before it writes its claim.
+    assert!(
+        store
+            .record_tick(&j.id, Utc::now(), Some("MSFT: down"))
+            .await
+            .unwrap()
+    );
+    let mut claimed = j.clone();
+    claimed.next_run_at = j.next_run_at + Duration::seconds(60);
+    claimed.version = 2;
+    store.replace(&claimed, 1).await.unwrap();
+    let stored = store.get(&j.id).await.unwrap().unwrap();
+    assert_eq!(stored.run_count, 1, "the recorded run is kept");
+    assert!(stored.last_run_at.is_some());
+    assert_eq!(stored.next_run_at, claimed.next_run_at);
+    assert!(
+        !store
+            .record_tick(&JobId::generate(), Utc::now(), None)
+            .await
+            .unwrap()
+    );
 }

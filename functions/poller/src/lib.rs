@@ -1,59 +1,152 @@
-//! The `poller` function: runs the due ticks of one polling job.
+//! The `poller` function: the one-minute wake-up, and the ticks of the queue.
 //!
-//! An EventBridge rule (or, locally, a timer of the runner) delivers its constant input,
-//! `{"job_id": "poll_…"}`; [`handle`] turns it into the polling use case's run. The Lambda
-//! entry point, the local runner and the tests all call [`handle`] (or [`handle_json`] with
-//! the raw event), so what is tested is what runs.
+//! Two event sources invoke it:
+//! - the stack's `rate(1 minute)` rule, with its constant input `{"wake_up": true}`
+//!   ([`WAKE_UP_INPUT`]): claims the ticks due in the coming minute, sends them to the queue
+//!   with their delays, and re-publishes undelivered events;
+//! - the SQS event source, with a batch of ticks: runs each, and reports the ones left for
+//!   later (`batchItemFailures`) so only those come back.
+//!
+//! [`handle_json`] tells them apart; the Lambda entry point, the local runner and the tests
+//! all call it (or [`handle_wake_up`] and [`handle_batch`]), so what is tested is what runs.
 
-use market_data::jobs::JobStoreError;
-use market_data::scheduler::PollInput;
-use market_data::usecases::{PollingError, RunReport, TickRunner};
+use std::time::Instant;
 
-/// Why an invocation failed as a whole (per-symbol failures are in the report instead).
+use aws_lambda_events::sqs::SqsEvent;
+use market_data::scheduler::{Tick, WAKE_UP_INPUT};
+use market_data::usecases::{
+    PollingError, RunOutcome, TickReport, TickRunner, WakeUp, WakeUpReport,
+};
+use serde::{Deserialize, Serialize};
+
+/// Why an invocation failed as a whole (per-symbol failures are in the reports instead).
 #[derive(Debug, thiserror::Error)]
 pub enum PollerError {
-    /// The event is not a rule's input: it names no job, or not a valid job id.
-    #[error("the event is not a poller input ({{\"job_id\": \"poll_…\"}}): {0}")]
-    BadInput(#[from] serde_json::Error),
-    /// The job store failed; the scheduler invokes again on the next period.
+    /// The event is neither the wake-up input nor an SQS batch.
+    #[error("the event is neither the wake-up input ({WAKE_UP_INPUT}) nor an SQS batch: {0}")]
+    BadInput(String),
+    /// The wake-up could not read or claim the due jobs, or not send their ticks; the next
+    /// wake-up, a minute later, carries on.
     #[error(transparent)]
     Polling(#[from] PollingError),
 }
 
-impl PollerError {
-    /// Whether invoking again with the same event can succeed: not for an event that is not
-    /// a poller input, nor for a job the store refused; yes for a store that was away.
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            PollerError::BadInput(_) => false,
-            PollerError::Polling(PollingError::Store(
-                JobStoreError::Unavailable(_) | JobStoreError::Conflict,
-            ))
-            | PollerError::Polling(PollingError::Scheduler(_)) => true,
-            PollerError::Polling(_) => false,
+/// The rule's constant input.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WakeUpInput {
+    wake_up: bool,
+}
+
+/// One item of a partial batch response: the message to deliver again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchItemFailure {
+    /// The message's id.
+    pub item_identifier: String,
+}
+
+/// The answer to an SQS batch (`ReportBatchItemFailures`): the messages left for later.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchResponse {
+    /// Messages not handled; SQS delivers them again after their visibility timeout.
+    pub batch_item_failures: Vec<BatchItemFailure>,
+    /// What each tick did (for logs and tests; not part of SQS's answer).
+    #[serde(skip)]
+    pub reports: Vec<TickReport>,
+}
+
+/// What an invocation did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum PollerOutput {
+    /// A wake-up.
+    WakeUp(WakeUpReport),
+    /// A batch of ticks.
+    Batch(BatchResponse),
+}
+
+/// The wake-up; `deadline` is the invocation's.
+pub async fn handle_wake_up(
+    wake_up: &WakeUp,
+    deadline: Option<Instant>,
+) -> Result<WakeUpReport, PollerError> {
+    Ok(wake_up.run(deadline).await?)
+}
+
+/// Runs each tick of an SQS batch, in order, and answers which messages to deliver again:
+/// ticks skipped for the deadline. A message that is not a tick is logged and dropped (a
+/// retry cannot make it one).
+pub async fn handle_batch(
+    ticks: &TickRunner,
+    event: SqsEvent,
+    deadline: Option<Instant>,
+) -> BatchResponse {
+    let mut response = BatchResponse::default();
+    for record in event.records {
+        let id = record.message_id.unwrap_or_default();
+        let tick: Tick = match record.body.as_deref().map(serde_json::from_str) {
+            Some(Ok(tick)) => tick,
+            Some(Err(e)) => {
+                tracing::error!(message_id = %id, error = %e, "a queue message is not a tick; dropped");
+                continue;
+            }
+            None => {
+                tracing::error!(message_id = %id, "a queue message without a body; dropped");
+                continue;
+            }
+        };
+        let report = ticks.run(&tick, deadline).await;
+        tracing::info!(
+            message_id = %id,
+            outcome = ?report.outcome,
+            jobs = report.jobs,
+            calls = report.calls,
+            failures = report.failures.len(),
+            "tick finished"
+        );
+        if report.outcome == RunOutcome::Skipped {
+            response.batch_item_failures.push(BatchItemFailure {
+                item_identifier: id,
+            });
         }
+        response.reports.push(report);
     }
+    response
 }
 
-/// Runs the ticks of the job `input` names that are due within this invocation's window.
-pub async fn handle(ticks: &TickRunner, input: PollInput) -> Result<RunReport, PollerError> {
-    let report = ticks.run(&input.job_id).await?;
-    tracing::info!(
-        job_id = %report.job_id,
-        outcome = ?report.outcome,
-        ticks = report.ticks.len(),
-        failures = report.ticks.iter().map(|t| t.failures.len()).sum::<usize>(),
-        republished = report.republished,
-        "poll finished"
-    );
-    Ok(report)
-}
-
-/// [`handle`] for the raw event, as the Lambda runtime receives it.
+/// [`handle_wake_up`] or [`handle_batch`], for the raw event as the Lambda runtime
+/// receives it.
 pub async fn handle_json(
+    wake_up: &WakeUp,
     ticks: &TickRunner,
     event: serde_json::Value,
-) -> Result<RunReport, PollerError> {
-    let input: PollInput = serde_json::from_value(event)?;
-    handle(ticks, input).await
+    deadline: Option<Instant>,
+) -> Result<PollerOutput, PollerError> {
+    if event.get("Records").is_some() {
+        let batch: SqsEvent =
+            serde_json::from_value(event).map_err(|e| PollerError::BadInput(e.to_string()))?;
+        return Ok(PollerOutput::Batch(
+            handle_batch(ticks, batch, deadline).await,
+        ));
+    }
+    let input: WakeUpInput =
+        serde_json::from_value(event).map_err(|e| PollerError::BadInput(e.to_string()))?;
+    if !input.wake_up {
+        return Err(PollerError::BadInput("wake_up is false".into()));
+    }
+    Ok(PollerOutput::WakeUp(
+        handle_wake_up(wake_up, deadline).await?,
+    ))
+}
+
+/// The invocation's deadline (milliseconds since the epoch, as `lambda_runtime::Context`
+/// has it) as an instant of this process's clock.
+pub fn deadline_instant(deadline_ms: u64) -> Instant {
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let left = i64::try_from(deadline_ms)
+        .unwrap_or(i64::MAX)
+        .saturating_sub(now_ms);
+    Instant::now() + std::time::Duration::from_millis(u64::try_from(left).unwrap_or(0))
 }

@@ -1,5 +1,5 @@
 //! Lambda entry point of `poller`: builds the poller's adapters once per container, then
-//! runs the due ticks of the job each EventBridge rule names.
+//! answers the one-minute rule's wake-ups and the tick queue's batches.
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use market_data::services::{PollerServices, StartupError};
@@ -12,15 +12,21 @@ async fn main() -> Result<(), Error> {
     let services = PollerServices::from_config(&config)
         .await
         .map_err(StartupError::from)?;
-    let ticks = &services.ticks;
+    let services = &services;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {
-            poller::handle_json(ticks, event.payload)
-                .await
-                .map_err(|e| {
-                    tracing::error!(error = %e, retryable = e.is_retryable(), "poll failed");
-                    Error::from(e)
-                })
+            let deadline = poller::deadline_instant(event.context.deadline);
+            poller::handle_json(
+                &services.wake_up,
+                &services.ticks,
+                event.payload,
+                Some(deadline),
+            )
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "poll failed");
+                Error::from(e)
+            })
         },
     ))
     .await

@@ -238,7 +238,7 @@ pub mod examples {
         Problem::store_unavailable()
     }
 
-    /// 503: the job store or the scheduler did not answer.
+    /// 503: the job store or the tick queue did not answer.
     pub fn jobs_unavailable() -> Problem {
         // The conversion logs the failure; an example has none to report.
         tracing::subscriber::with_default(tracing::subscriber::NoSubscriber::default(), || {

@@ -15,7 +15,7 @@ use crate::events::KafkaConfig;
 use crate::jobs::DynamoJobsConfig;
 use crate::providers::ProvidersConfig;
 use crate::redis_connection::RedisConfig;
-use crate::scheduler::EventBridgeConfig;
+use crate::scheduler::SqsQueueConfig;
 use crate::secrets::SecretStore;
 use crate::store::DatabaseConfig;
 use crate::telemetry::MetricsConfig;
@@ -42,8 +42,8 @@ pub struct Config {
     pub averages: Vec<AverageSpec>,
     /// The DynamoDB job store; `None` means jobs are kept in memory.
     pub jobs: Option<DynamoJobsConfig>,
-    /// The EventBridge scheduler; `None` means timers in this process.
-    pub scheduler: Option<EventBridgeConfig>,
+    /// The SQS tick queue; `None` means ticks wait in this process.
+    pub queue: Option<SqsQueueConfig>,
     /// How the poller paces and spreads its provider calls.
     pub polling: PollSettings,
 }
@@ -78,7 +78,7 @@ impl Config {
                 None => DEFAULT_AVERAGES.to_vec(),
             },
             jobs: DynamoJobsConfig::from_env(env)?,
-            scheduler: EventBridgeConfig::from_env(env)?,
+            queue: SqsQueueConfig::from_env(env)?,
             polling: PollSettings::from_env(env)?,
         })
     }
@@ -118,7 +118,7 @@ mod tests {
         assert_eq!(c.cache.fresh_ttl, Duration::from_secs(15));
         assert_eq!(c.metrics.mode, MetricsMode::Off);
         assert_eq!(c.averages, DEFAULT_AVERAGES);
-        assert!(c.jobs.is_none() && c.scheduler.is_none());
+        assert!(c.jobs.is_none() && c.queue.is_none());
     }
 
     #[tokio::test]

@@ -65,9 +65,7 @@ impl<'de> Deserialize<'de> for JobId {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum JobStatus {
-    /// Stored, its schedule not yet confirmed: pollers leave it alone.
-    Pending,
-    /// Scheduled and polled.
+    /// Polled: due through the store's index of due jobs.
     Active,
     /// Kept, but not polled until resumed.
     Paused,
@@ -77,7 +75,6 @@ impl JobStatus {
     /// The stored and displayed name.
     pub fn as_str(self) -> &'static str {
         match self {
-            JobStatus::Pending => "pending",
             JobStatus::Active => "active",
             JobStatus::Paused => "paused",
         }
@@ -94,7 +91,6 @@ impl FromStr for JobStatus {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
-            "pending" => Ok(JobStatus::Pending),
             "active" => Ok(JobStatus::Active),
             "paused" => Ok(JobStatus::Paused),
             other => Err(UnknownJobStatus(other.to_owned())),
@@ -129,6 +125,9 @@ pub struct Job {
     pub last_error: Option<String>,
     /// Bumped by every write; writes are conditional on the version read.
     pub version: u64,
+    /// The API key (its name) that created it; `None` when the service runs without keys
+    /// (single-tenant).
+    pub owner: Option<String>,
 }
 
 impl Job {
@@ -153,8 +152,43 @@ impl Job {
             run_count: 0,
             last_error: None,
             version: 1,
+            owner: None,
         }
     }
+
+    /// The same job, belonging to `owner`.
+    pub fn owned_by(mut self, owner: Option<String>) -> Self {
+        self.owner = owner;
+        self
+    }
+
+    /// The job's interval as a duration.
+    pub fn interval(&self) -> chrono::Duration {
+        chrono::Duration::seconds(i64::from(self.interval_secs.max(1)))
+    }
+
+    /// Its load on providers in thousandths of a symbol-tick per minute (symbols × 60 /
+    /// interval), the unit of the per-key limit: whole numbers, so usage adds up exactly.
+    pub fn symbol_ticks_milli(&self) -> u64 {
+        symbol_ticks_milli(self.symbols.len(), self.interval_secs)
+    }
+}
+
+/// Thousandths of a symbol-tick per minute of `symbols` polled every `interval_secs`
+/// (at least 1, so every job counts).
+pub fn symbol_ticks_milli(symbols: usize, interval_secs: u32) -> u64 {
+    let symbols = u64::try_from(symbols).unwrap_or(u64::MAX);
+    (symbols.saturating_mul(60_000) / u64::from(interval_secs.max(1))).max(1)
+}
+
+/// The first point of the tick grid of `interval_secs` strictly after `t`. Every job with
+/// the same interval ticks on the same grid (multiples of the interval since the Unix
+/// epoch), so one tick serves all of them.
+pub fn next_grid_point(t: DateTime<Utc>, interval_secs: u32) -> DateTime<Utc> {
+    let step = i64::from(interval_secs.max(1)) * 1000;
+    let ms = t.timestamp_millis();
+    let next = (ms.div_euclid(step) + 1) * step;
+    DateTime::from_timestamp_millis(next).unwrap_or(t)
 }
 
 /// One page of a listing.
@@ -213,6 +247,24 @@ mod tests {
         ] {
             assert!(JobId::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_grid_is_shared_by_every_job_of_an_interval() {
+        let t = DateTime::parse_from_rfc3339("2026-12-01T10:00:03.5Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let next = next_grid_point(t, 10);
+        assert_eq!(next.to_rfc3339(), "2026-12-01T10:00:10+00:00");
+        assert_eq!(next_grid_point(next, 10).timestamp() - next.timestamp(), 10);
+        assert_eq!(next_grid_point(t, 7).timestamp() % 7, 0);
+    }
+
+    #[test]
+    fn symbol_ticks_count_in_thousandths() {
+        assert_eq!(symbol_ticks_milli(1, 10), 6_000);
+        assert_eq!(symbol_ticks_milli(3, 60), 3_000);
+        assert_eq!(symbol_ticks_milli(1, 86_400), 1);
     }
 
     #[test]

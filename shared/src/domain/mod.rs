@@ -18,7 +18,7 @@ pub use averages::{
 };
 pub use job::{
     BadJobId, JOB_ID_PREFIX, Job, JobId, JobPage, JobStatus, UnknownJobStatus, decode_cursor,
-    encode_cursor,
+    encode_cursor, next_grid_point, symbol_ticks_milli,
 };
 pub use price::{
     MAX_PRICE_DIGITS_BEFORE_POINT, PriceError, check_price, exact_json, exact_json_option,

@@ -1,18 +1,25 @@
 //! The embedded job store: a map in this process, for running with nothing configured.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use tokio::sync::Mutex;
 
-use crate::domain::{Job, JobId, JobPage, encode_cursor};
-use crate::jobs::{JobStore, JobStoreError, decode_cursor};
+use crate::domain::{Job, JobId, JobPage, JobStatus, encode_cursor};
+use crate::jobs::{JobStore, JobStoreError, OwnerLimits, OwnerUsage, broken_limit, decode_cursor};
 
 /// Jobs in memory, ordered by id (so by creation time); lost when the process ends.
 #[derive(Default)]
 pub struct MemoryJobStore {
-    jobs: Mutex<BTreeMap<JobId, Job>>,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    jobs: BTreeMap<JobId, Job>,
+    usage: HashMap<String, OwnerUsage>,
 }
 
 impl MemoryJobStore {
@@ -24,29 +31,53 @@ impl MemoryJobStore {
 
 #[async_trait]
 impl JobStore for MemoryJobStore {
-    async fn create(&self, job: &Job) -> Result<(), JobStoreError> {
-        let mut jobs = self.jobs.lock().await;
-        if jobs.contains_key(&job.id) {
+    async fn create(&self, job: &Job, limits: Option<OwnerLimits>) -> Result<(), JobStoreError> {
+        let mut state = self.state.lock().await;
+        if state.jobs.contains_key(&job.id) {
             return Err(JobStoreError::Conflict);
         }
-        jobs.insert(job.id.clone(), job.clone());
+        if let Some(owner) = &job.owner {
+            let usage = state.usage.get(owner).copied().unwrap_or_default();
+            if let Some(limits) = limits
+                && let Some(kind) = broken_limit(job, usage, limits)
+            {
+                return Err(JobStoreError::LimitReached {
+                    kind,
+                    usage,
+                    limits,
+                });
+            }
+            let entry = state.usage.entry(owner.clone()).or_default();
+            entry.jobs += 1;
+            entry.symbol_ticks_milli += job.symbol_ticks_milli();
+        }
+        state.jobs.insert(job.id.clone(), job.clone());
         Ok(())
     }
 
     async fn get(&self, id: &JobId) -> Result<Option<Job>, JobStoreError> {
-        Ok(self.jobs.lock().await.get(id).cloned())
+        Ok(self.state.lock().await.jobs.get(id).cloned())
     }
 
-    async fn list(&self, limit: usize, cursor: Option<&str>) -> Result<JobPage, JobStoreError> {
-        let start = match cursor {
+    async fn list(
+        &self,
+        owner: Option<&str>,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<JobPage, JobStoreError> {
+        let end = match cursor {
             Some(c) => Bound::Excluded(decode_cursor(c)?),
             None => Bound::Unbounded,
         };
-        let jobs = self.jobs.lock().await;
-        let mut page: Vec<Job> = jobs
-            .range((start, Bound::Unbounded))
+        let state = self.state.lock().await;
+        let mut page: Vec<Job> = state
+            .jobs
+            .range((Bound::Unbounded, end))
+            .rev()
+            .map(|(_, j)| j)
+            .filter(|j| owner.is_none() || j.owner.as_deref() == owner)
             .take(limit + 1)
-            .map(|(_, j)| j.clone())
+            .cloned()
             .collect();
         let more = page.len() > limit;
         page.truncate(limit);
@@ -62,18 +93,73 @@ impl JobStore for MemoryJobStore {
     }
 
     async fn replace(&self, job: &Job, expected_version: u64) -> Result<(), JobStoreError> {
-        let mut jobs = self.jobs.lock().await;
-        match jobs.get_mut(&job.id) {
+        let mut state = self.state.lock().await;
+        match state.jobs.get_mut(&job.id) {
             Some(stored) if stored.version == expected_version => {
+                // The run statistics belong to `record_tick`.
+                let (run_count, last_run_at) = (stored.run_count, stored.last_run_at);
                 *stored = job.clone();
+                stored.run_count = run_count;
+                stored.last_run_at = last_run_at;
                 Ok(())
             }
             _ => Err(JobStoreError::Conflict),
         }
     }
 
-    async fn delete(&self, id: &JobId) -> Result<bool, JobStoreError> {
-        Ok(self.jobs.lock().await.remove(id).is_some())
+    async fn record_tick(
+        &self,
+        id: &JobId,
+        ran_at: DateTime<Utc>,
+        last_error: Option<&str>,
+    ) -> Result<bool, JobStoreError> {
+        let mut state = self.state.lock().await;
+        let Some(job) = state.jobs.get_mut(id) else {
+            return Ok(false);
+        };
+        job.run_count += 1;
+        job.last_run_at = Some(ran_at);
+        job.last_error = last_error.map(str::to_owned);
+        Ok(true)
+    }
+
+    async fn delete(&self, job: &Job, expected_version: u64) -> Result<(), JobStoreError> {
+        let mut state = self.state.lock().await;
+        match state.jobs.get(&job.id) {
+            Some(stored) if stored.version == expected_version => {}
+            _ => return Err(JobStoreError::Conflict),
+        }
+        if let Some(gone) = state.jobs.remove(&job.id)
+            && let Some(owner) = &gone.owner
+            && let Some(usage) = state.usage.get_mut(owner)
+        {
+            usage.jobs = usage.jobs.saturating_sub(1);
+            usage.symbol_ticks_milli = usage
+                .symbol_ticks_milli
+                .saturating_sub(gone.symbol_ticks_milli());
+        }
+        Ok(())
+    }
+
+    async fn due(&self, before: DateTime<Utc>) -> Result<Vec<Job>, JobStoreError> {
+        let state = self.state.lock().await;
+        Ok(state
+            .jobs
+            .values()
+            .filter(|j| j.status == JobStatus::Active && j.next_run_at < before)
+            .cloned()
+            .collect())
+    }
+
+    async fn usage(&self, owner: &str) -> Result<OwnerUsage, JobStoreError> {
+        Ok(self
+            .state
+            .lock()
+            .await
+            .usage
+            .get(owner)
+            .copied()
+            .unwrap_or_default())
     }
 
     async fn ping(&self) -> Result<(), JobStoreError> {

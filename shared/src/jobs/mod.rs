@@ -1,20 +1,55 @@
 //! Polling jobs: what to poll, how often, and what happened on the last run.
 //!
 //! A job is stored through the [`JobStore`] port (DynamoDB on AWS and on the local stack,
-//! in memory when nothing is configured). Every write after the first is conditional on the
-//! job's `version`, so two pollers that race for the same tick cannot both run it: the
-//! second one's claim fails with [`JobStoreError::Conflict`].
+//! in memory when nothing is configured). The store is also the schedule: an active job is
+//! found by its next due time ([`JobStore::due`]), so there is nothing to create elsewhere
+//! and nothing to keep consistent with it.
+//!
+//! Every change of a job (claiming its ticks, pausing, resuming, deleting) is one write
+//! conditional on the job's `version`, so two writers that race cannot both win: the
+//! second one gets [`JobStoreError::Conflict`]. Creating and deleting also keep the owner's
+//! usage (jobs, symbol-ticks per minute) in the same atomic write, so a limit holds under
+//! concurrent requests.
 
 pub mod dynamodb;
 mod memory;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 use crate::cause::Cause;
 use crate::domain::{Job, JobId, JobPage};
 
 pub use dynamodb::{DynamoJobStore, DynamoJobsConfig, JOBS_TABLE_KEY};
 pub use memory::MemoryJobStore;
+
+/// What one owner may hold: checked atomically when a job is created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OwnerLimits {
+    /// Most jobs (active or paused).
+    pub max_jobs: u32,
+    /// Most symbol-ticks per minute across its jobs, in thousandths
+    /// ([`Job::symbol_ticks_milli`]).
+    pub max_symbol_ticks_milli: u64,
+}
+
+/// What one owner holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OwnerUsage {
+    /// Jobs (active or paused).
+    pub jobs: u64,
+    /// Symbol-ticks per minute across them, in thousandths.
+    pub symbol_ticks_milli: u64,
+}
+
+/// Which limit a new job would break.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitKind {
+    /// [`OwnerLimits::max_jobs`].
+    MaxJobs,
+    /// [`OwnerLimits::max_symbol_ticks_milli`].
+    SymbolTicksPerMinute,
+}
 
 /// A job store operation that did not complete.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -25,6 +60,16 @@ pub enum JobStoreError {
     /// The listing cursor was not issued by this store.
     #[error("invalid cursor")]
     BadCursor,
+    /// The owner's usage plus the new job would break a limit: nothing was written.
+    #[error("limit {kind:?} reached: {usage:?} of {limits:?}")]
+    LimitReached {
+        /// The limit broken.
+        kind: LimitKind,
+        /// The owner's usage without the new job.
+        usage: OwnerUsage,
+        /// The owner's limits.
+        limits: OwnerLimits,
+    },
     /// The store could not be reached or refused the request.
     #[error("job store unavailable: {0}")]
     Unavailable(#[source] Cause),
@@ -36,21 +81,49 @@ pub enum JobStoreError {
 /// The job store port.
 #[async_trait]
 pub trait JobStore: Send + Sync {
-    /// Stores a new job; [`JobStoreError::Conflict`] if its id is taken.
-    async fn create(&self, job: &Job) -> Result<(), JobStoreError>;
+    /// Stores a new job and adds it to its owner's usage, in one atomic write, refused with
+    /// [`JobStoreError::LimitReached`] when `limits` would be broken;
+    /// [`JobStoreError::Conflict`] if its id is taken.
+    async fn create(&self, job: &Job, limits: Option<OwnerLimits>) -> Result<(), JobStoreError>;
 
     /// The job with `id`, if there is one.
     async fn get(&self, id: &JobId) -> Result<Option<Job>, JobStoreError>;
 
-    /// Up to `limit` jobs after `cursor` (from a previous page).
-    async fn list(&self, limit: usize, cursor: Option<&str>) -> Result<JobPage, JobStoreError>;
+    /// Up to `limit` jobs of `owner` (every job when `None`), newest first, after `cursor`
+    /// (from a previous page).
+    async fn list(
+        &self,
+        owner: Option<&str>,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<JobPage, JobStoreError>;
 
-    /// Replaces the stored job with `job` if the stored version is still
-    /// `expected_version`; else [`JobStoreError::Conflict`] (also when it is gone).
+    /// Writes `job`'s status, schedule and `last_error` (not its run statistics, which
+    /// [`JobStore::record_tick`] owns) if the stored version is still `expected_version`;
+    /// else [`JobStoreError::Conflict`] (also when it is gone). Whether the job is due follows
+    /// its status and `next_run_at`.
     async fn replace(&self, job: &Job, expected_version: u64) -> Result<(), JobStoreError>;
 
-    /// Deletes the job; whether there was one.
-    async fn delete(&self, id: &JobId) -> Result<bool, JobStoreError>;
+    /// Records a tick that ran at `ran_at`: counts it and sets `last_error`. Not
+    /// conditional on the version (it changes nothing a status change decides); `false`
+    /// when the job is gone.
+    async fn record_tick(
+        &self,
+        id: &JobId,
+        ran_at: DateTime<Utc>,
+        last_error: Option<&str>,
+    ) -> Result<bool, JobStoreError>;
+
+    /// Deletes `job` if its stored version is still `expected_version`, taking it off its
+    /// owner's usage in the same write; else [`JobStoreError::Conflict`].
+    async fn delete(&self, job: &Job, expected_version: u64) -> Result<(), JobStoreError>;
+
+    /// Every active job due before `before` (its `next_run_at` earlier), read through an
+    /// index of due jobs, never a scan of all jobs.
+    async fn due(&self, before: DateTime<Utc>) -> Result<Vec<Job>, JobStoreError>;
+
+    /// What `owner` holds now.
+    async fn usage(&self, owner: &str) -> Result<OwnerUsage, JobStoreError>;
 
     /// Whether the store answers (for readiness).
     async fn ping(&self) -> Result<(), JobStoreError>;
@@ -59,4 +132,15 @@ pub trait JobStore: Send + Sync {
 /// The id `cursor` names, or [`JobStoreError::BadCursor`].
 pub(crate) fn decode_cursor(cursor: &str) -> Result<JobId, JobStoreError> {
     crate::domain::decode_cursor(cursor).ok_or(JobStoreError::BadCursor)
+}
+
+/// Which limit `job` would break on top of `usage`, if any.
+pub(crate) fn broken_limit(job: &Job, usage: OwnerUsage, limits: OwnerLimits) -> Option<LimitKind> {
+    if usage.jobs >= u64::from(limits.max_jobs) {
+        Some(LimitKind::MaxJobs)
+    } else if usage.symbol_ticks_milli + job.symbol_ticks_milli() > limits.max_symbol_ticks_milli {
+        Some(LimitKind::SymbolTicksPerMinute)
+    } else {
+        None
+    }
 }

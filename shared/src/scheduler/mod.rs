@@ -1,115 +1,88 @@
-//! Scheduling polling jobs: the port, and how a job's interval becomes a schedule.
+//! The tick queue: where claimed ticks wait until they are due, and the port the poller's
+//! wake-up hands them to.
 //!
-//! On AWS, each job has one EventBridge rule whose constant input names the job and whose
-//! target is the poller function ([`EventBridgeScheduler`]). Rate expressions only go down to
-//! one minute, so the interval is honoured by the poller, not by the rule: the rule fires
-//! every minute (or every N minutes when the interval is a whole number of minutes), and
-//! each invocation runs the ticks that fall due within the next minute, spaced by the
-//! interval, checked against the job's `next_run_at` ([`TICK_WINDOW`]). Without
-//! configuration, [`LocalScheduler`] does the same with tokio timers in this process.
+//! On AWS, one stack-owned EventBridge rule (`rate(1 minute)`) wakes the poller; the wake-up
+//! claims the ticks due in the coming minute from the job store and sends each to an SQS
+//! queue with `DelaySeconds` equal to its offset in the minute ([`SqsTickQueue`]); the queue
+//! invokes the poller with the ticks as they become visible. No invocation waits for time to
+//! pass, and nothing is created in AWS at run time. Without configuration,
+//! [`MemoryTickQueue`] keeps the ticks in this process and the local runner delivers them
+//! when their delay is over.
+//!
+//! A [`Tick`] is shared: it names every job due at the same time on the same provider and
+//! the union of their symbols, so each (provider, symbol) is fetched once per tick however
+//! many jobs ask for it.
 
-pub mod eventbridge;
-mod local;
+mod memory;
+pub mod sqs;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::cause::Cause;
-use crate::domain::{Job, JobId};
+use crate::domain::{JobId, ProviderId, Symbol};
 
-pub use eventbridge::{EventBridgeConfig, EventBridgeScheduler};
-pub use local::{LocalScheduler, LocalTarget};
+pub use memory::MemoryTickQueue;
+pub use sqs::{SqsQueueConfig, SqsTickQueue};
 
-/// How far ahead of an invocation's start the poller runs due ticks: one rule period of a
-/// `rate(1 minute)` rule, so consecutive invocations cover time without gaps.
-pub const TICK_WINDOW: Duration = Duration::from_secs(60);
+/// The longest delay SQS allows on a message (15 minutes).
+pub const MAX_DELAY: Duration = Duration::from_secs(900);
 
-/// What a rule delivers to the poller: exactly this JSON, as the rule's constant input.
+/// What the one-minute rule delivers to the poller: exactly this JSON, as its constant input.
+pub const WAKE_UP_INPUT: &str = r#"{"wake_up":true}"#;
+
+/// One shared tick: the jobs due at `due_at` on `provider`, and the symbols they poll.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PollInput {
-    /// The job to poll.
-    pub job_id: JobId,
+pub struct Tick {
+    /// When the tick is due (a point of the jobs' interval grid).
+    pub due_at: DateTime<Utc>,
+    /// After this the tick is useless (due time plus the shortest interval of its jobs): it
+    /// is dropped and counted, never run late.
+    pub expires_at: DateTime<Utc>,
+    /// The provider asked.
+    pub provider: ProviderId,
+    /// The distinct symbols of all its jobs.
+    pub symbols: Vec<Symbol>,
+    /// The jobs it serves, each with the symbols it polls (indexes into `symbols`).
+    pub jobs: Vec<TickJob>,
 }
 
-impl PollInput {
-    /// The input of `job`'s rule.
-    pub fn for_job(job_id: &JobId) -> Self {
-        Self {
-            job_id: job_id.clone(),
-        }
-    }
-
-    /// The input as the JSON text a rule carries.
-    pub fn to_json(&self) -> String {
-        serde_json::json!({ "job_id": self.job_id }).to_string()
-    }
+/// One job of a tick.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TickJob {
+    /// The job.
+    pub id: JobId,
+    /// Its symbols, as indexes into [`Tick::symbols`] (keeps messages small).
+    pub symbols: Vec<u16>,
 }
 
-/// How often a job's rule fires, as an EventBridge rate expression: every `interval`
-/// minutes when the interval is whole minutes, else every minute (the poller then runs
-/// the ticks due within each minute).
-pub fn rate_expression(interval_secs: u32) -> String {
-    match interval_secs {
-        s if s >= 120 && s.is_multiple_of(60) => format!("rate({} minutes)", s / 60),
-        _ => "rate(1 minute)".to_owned(),
-    }
+/// A tick and how long it waits before it is delivered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DelayedTick {
+    /// The tick.
+    pub tick: Tick,
+    /// Its offset from now, at most [`MAX_DELAY`].
+    pub delay: Duration,
 }
 
-/// The period of the rule [`rate_expression`] describes.
-pub fn rule_period(interval_secs: u32) -> Duration {
-    if interval_secs >= 60 && interval_secs.is_multiple_of(60) {
-        Duration::from_secs(u64::from(interval_secs))
-    } else {
-        Duration::from_secs(60)
-    }
-}
-
-/// A scheduling call that did not complete.
+/// A queue call that did not complete.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SchedulerError {
-    /// The scheduler could not be reached or refused the request.
-    #[error("scheduler unavailable: {0}")]
+    /// The queue could not be reached or refused the request.
+    #[error("tick queue unavailable: {0}")]
     Unavailable(#[source] Cause),
 }
 
-/// The scheduler port: makes the poller run a job, or stop running it.
+/// The tick queue port.
 #[async_trait]
-pub trait Scheduler: Send + Sync {
-    /// Makes `job` run on its schedule. Idempotent. On failure, nothing of the schedule is
-    /// left behind (a partly made rule is removed again).
-    async fn schedule(&self, job: &Job) -> Result<(), SchedulerError>;
-
-    /// Stops running job `id`. Idempotent: a job without a schedule is fine.
-    async fn unschedule(&self, id: &JobId) -> Result<(), SchedulerError>;
+pub trait TickQueue: Send + Sync {
+    /// Enqueues `ticks`, each delivered after its delay. On failure some may have been sent;
+    /// the error says how many were not.
+    async fn send(&self, ticks: &[DelayedTick]) -> Result<(), SchedulerError>;
 
     /// What this adapter is, for the start-up banner.
     fn describe(&self) -> String;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rate_expressions_have_minute_granularity() {
-        assert_eq!(rate_expression(10), "rate(1 minute)");
-        assert_eq!(rate_expression(60), "rate(1 minute)");
-        assert_eq!(rate_expression(70), "rate(1 minute)");
-        assert_eq!(rate_expression(300), "rate(5 minutes)");
-        assert_eq!(rate_expression(86_400), "rate(1440 minutes)");
-        assert_eq!(rule_period(10), Duration::from_secs(60));
-        assert_eq!(rule_period(300), Duration::from_secs(300));
-    }
-
-    #[test]
-    fn the_input_names_the_job() {
-        let id = JobId::generate();
-        let json: serde_json::Value =
-            serde_json::from_str(&PollInput::for_job(&id).to_json()).unwrap();
-        assert_eq!(json, serde_json::json!({"job_id": id.as_str()}));
-        let back: PollInput = serde_json::from_value(json).unwrap();
-        assert_eq!(back.job_id, id);
-    }
 }

@@ -1,7 +1,8 @@
 //! What each function builds from its configuration, and nothing more.
 //!
 //! - [`ApiServices`] for `price-api`: latest prices, history, job administration;
-//! - [`PollerServices`] for `poller`: tick running and re-publishing;
+//! - [`PollerServices`] for `poller`: the one-minute wake-up (claims, re-publishing) and
+//!   tick running;
 //! - [`PriceConsumer`] for `ma-consumer`: points and averages only (no Kafka producer, no
 //!   Redis);
 //! - [`Services`] for the local runner and the tests: all of them in one process, sharing
@@ -18,11 +19,11 @@ use crate::events::{InProcessBus, PublishError};
 use crate::ratelimit::{RateLimiting, RedisRateLimiter};
 use crate::readiness::{PortAdapter, Readiness};
 use crate::redis_connection::{RedisConnection, RedisFailure};
-use crate::scheduler::LocalScheduler;
+use crate::scheduler::MemoryTickQueue;
 use crate::store::{PostgresStore, StoreError};
 use crate::telemetry::Metrics;
 use crate::usecases::{
-    JobAdmin, PriceConsumer, PriceHistory, QuoteService, Republisher, TickRunner,
+    JobAdmin, PriceConsumer, PriceHistory, QuoteService, Republisher, TickRunner, WakeUp,
 };
 
 use wiring::Wiring;
@@ -75,10 +76,10 @@ pub struct ApiServices {
 /// What `poller` uses.
 #[derive(Clone)]
 pub struct PollerServices {
-    /// Runs a job's due ticks.
+    /// Runs one shared tick from the queue.
     pub ticks: TickRunner,
-    /// Sends events the bus never confirmed.
-    pub republisher: Republisher,
+    /// The one-minute wake-up: claims due ticks, re-publishes undelivered events.
+    pub wake_up: WakeUp,
     /// The dependencies of the poller.
     pub readiness: Readiness,
 }
@@ -94,13 +95,12 @@ impl ApiServices {
 }
 
 impl PollerServices {
-    /// The poller's adapters (no scheduler: the poller only runs what is due).
+    /// The poller's adapters: the job store, the tick queue, the fetch path.
     pub async fn from_config(config: &Config) -> Result<Self, WiringError> {
         let mut wiring = Wiring::new(config, config.metrics.build());
-        let ticks = ticks(&mut wiring).await?;
         let poller = Self {
-            ticks,
-            republisher: wiring.republisher().await?,
+            ticks: ticks(&mut wiring).await?,
+            wake_up: wake_up(&mut wiring).await?,
             readiness: Readiness::new(wiring.checks.clone()),
         };
         log_ports(&wiring.ports());
@@ -121,15 +121,17 @@ pub async fn consumer_from_config(config: &Config) -> Result<PriceConsumer, Wiri
 pub struct Services {
     /// What the API serves.
     pub api: ApiServices,
-    /// Runs jobs' due ticks (the poller's part).
+    /// Runs shared ticks (the poller's part).
     pub ticks: TickRunner,
+    /// The one-minute wake-up (the poller's other part).
+    pub wake_up: WakeUp,
     /// The re-publisher of undelivered events.
     pub republisher: Republisher,
     /// The consumer of price events (points, moving averages, dead letters).
     pub consumer: PriceConsumer,
     postgres: Option<PostgresStore>,
     in_process_bus: Option<InProcessBus>,
-    local_scheduler: Option<Arc<LocalScheduler>>,
+    memory_queue: Option<Arc<MemoryTickQueue>>,
     // Shared, not copied: the state is cloned for every request.
     ports: Arc<[PortAdapter]>,
 }
@@ -147,14 +149,16 @@ impl Services {
         let mut wiring = Wiring::new(config, metrics);
         let api = api(&mut wiring).await?;
         let ticks = ticks(&mut wiring).await?;
+        let wake_up = wake_up(&mut wiring).await?;
         let (_, postgres) = wiring.store().await?;
         Ok(Self {
             ticks,
+            wake_up,
             republisher: wiring.republisher().await?,
             consumer: wiring.consumer().await?,
             postgres,
             in_process_bus: wiring.bus()?.in_process,
-            local_scheduler: api.1,
+            memory_queue: api.1,
             api: api.0,
             ports: wiring.ports().into(),
         })
@@ -175,30 +179,36 @@ impl Services {
         self.in_process_bus.as_ref()
     }
 
-    /// The embedded scheduler, when EventBridge is not configured, so the local runner can
-    /// point its timers at the poller.
-    pub fn local_scheduler(&self) -> Option<&Arc<LocalScheduler>> {
-        self.local_scheduler.as_ref()
+    /// The embedded tick queue, when SQS is not configured, so the local runner (and the
+    /// tests) can deliver its ticks to the poller.
+    pub fn memory_queue(&self) -> Option<&Arc<MemoryTickQueue>> {
+        self.memory_queue.as_ref()
     }
 }
 
-/// The API's use cases, and the embedded scheduler when there is one.
+/// The API's use cases, and the embedded tick queue when there is one.
 async fn api(
     wiring: &mut Wiring<'_>,
-) -> Result<(ApiServices, Option<Arc<LocalScheduler>>), WiringError> {
+) -> Result<(ApiServices, Option<Arc<MemoryTickQueue>>), WiringError> {
     let quotes = wiring.quotes().await?;
     let history = wiring.history().await?;
     let jobs = wiring.jobs().await;
-    let (scheduler, local) = wiring.scheduler().await;
+    let (queue, memory) = wiring.queue().await;
     let api = ApiServices {
-        jobs: JobAdmin::new(jobs, scheduler, quotes.providers().default_id()),
+        jobs: JobAdmin::new(
+            jobs,
+            queue,
+            quotes.providers().default_id(),
+            wiring.config_polling(),
+            wiring.metrics(),
+        ),
         quotes,
         history,
         metrics: wiring.metrics(),
         readiness: Readiness::new(wiring.checks.clone()),
         redis: wiring.redis()?,
     };
-    Ok((api, local))
+    Ok((api, memory))
 }
 
 async fn ticks(wiring: &mut Wiring<'_>) -> Result<TickRunner, WiringError> {
@@ -211,8 +221,19 @@ async fn ticks(wiring: &mut Wiring<'_>) -> Result<TickRunner, WiringError> {
     Ok(TickRunner::new(
         jobs,
         quotes,
-        wiring.republisher().await?,
         limiter,
+        wiring.config_polling(),
+        wiring.metrics(),
+    ))
+}
+
+async fn wake_up(wiring: &mut Wiring<'_>) -> Result<WakeUp, WiringError> {
+    let jobs = wiring.jobs().await;
+    let (queue, _) = wiring.queue().await;
+    Ok(WakeUp::new(
+        jobs,
+        queue,
+        wiring.republisher().await?,
         wiring.config_polling(),
         wiring.metrics(),
     ))

@@ -16,7 +16,7 @@ use crate::jobs::{DynamoJobStore, JobStore, MemoryJobStore};
 use crate::providers::{ProviderGuards, Providers};
 use crate::readiness::{Check, DependencyStatus, PortAdapter};
 use crate::redis_connection::RedisConnection;
-use crate::scheduler::{EventBridgeScheduler, LocalScheduler, Scheduler};
+use crate::scheduler::{MemoryTickQueue, SqsTickQueue, TickQueue};
 use crate::store::{MemoryPointStore, MemoryStore, PointStore, PostgresStore, PriceStore};
 use crate::telemetry::Metrics;
 use crate::usecases::{PriceConsumer, PriceHistory, QuoteService, Republisher};
@@ -37,8 +37,12 @@ pub(super) struct Wiring<'c> {
     bus: Option<WiredBus>,
     quotes: Option<QuoteService>,
     jobs: Option<Arc<dyn JobStore>>,
+    queue: Option<WiredQueue>,
     sdk: Option<Option<aws_config::SdkConfig>>,
 }
+
+/// The tick queue as wired, and the same queue when it is the in-process one.
+type WiredQueue = (Arc<dyn TickQueue>, Option<Arc<MemoryTickQueue>>);
 
 /// The event bus as wired.
 #[derive(Clone)]
@@ -64,6 +68,7 @@ impl<'c> Wiring<'c> {
             bus: None,
             quotes: None,
             jobs: None,
+            queue: None,
             sdk: None,
         }
     }
@@ -277,7 +282,7 @@ impl<'c> Wiring<'c> {
         if let Some(sdk) = &self.sdk {
             return sdk.clone();
         }
-        let sdk = if self.config.jobs.is_some() || self.config.scheduler.is_some() {
+        let sdk = if self.config.jobs.is_some() || self.config.queue.is_some() {
             Some(crate::aws_sdk::load().await)
         } else {
             None
@@ -312,30 +317,33 @@ impl<'c> Wiring<'c> {
         jobs
     }
 
-    /// The scheduler: EventBridge rules when configured, else tokio timers in this process
-    /// (returned too, so the local runner can point them at the poller).
-    pub async fn scheduler(&mut self) -> (Arc<dyn Scheduler>, Option<Arc<LocalScheduler>>) {
+    /// The tick queue: SQS when configured, else in this process (returned too, so the
+    /// local runner can deliver its ticks to the poller).
+    pub async fn queue(&mut self) -> WiredQueue {
+        if let Some(queue) = &self.queue {
+            return queue.clone();
+        }
         let sdk = self.sdk().await;
-        let (scheduler, local): (Arc<dyn Scheduler>, _) = match (&self.config.scheduler, sdk) {
-            (Some(eb), Some(sdk)) => (
-                Arc::new(EventBridgeScheduler::connect(
+        let (queue, memory): (Arc<dyn TickQueue>, _) = match (&self.config.queue, sdk) {
+            (Some(sqs), Some(sdk)) => (
+                Arc::new(SqsTickQueue::connect(
                     &sdk,
-                    &eb.poller_function_arn,
-                    &eb.rule_prefix,
-                    eb.endpoint.as_deref(),
+                    &sqs.queue_url,
+                    sqs.endpoint.as_deref(),
                 )),
                 None,
             ),
             _ => {
-                let local = Arc::new(LocalScheduler::new());
-                (Arc::clone(&local) as Arc<dyn Scheduler>, Some(local))
+                let memory = Arc::new(MemoryTickQueue::new());
+                (Arc::clone(&memory) as Arc<dyn TickQueue>, Some(memory))
             }
         };
         self.notes.push(PortAdapter {
             port: "scheduler",
-            adapter: scheduler.describe(),
+            adapter: format!("rate(1 minute) wake-up, {}", queue.describe()),
         });
-        (scheduler, local)
+        self.queue = Some((Arc::clone(&queue), memory.clone()));
+        (queue, memory)
     }
 
     /// What the banner shows: every checked dependency, then the notes.

@@ -8,7 +8,8 @@ mod republish;
 
 pub use consume_prices::{ConsumeReport, ConsumedRecord, PriceConsumer};
 pub use polling::{
-    JobAdmin, NewJob, PollSettings, PollingError, RunOutcome, RunReport, TickRunner,
+    JobAdmin, NewJob, PollSettings, PollingError, RunOutcome, Scope, TickReport, TickRunner,
+    WakeUp, WakeUpReport,
 };
 pub use price_history::{AverageError, DEFAULT_PAGE, HistoryPage, MAX_PAGE, PriceHistory};
 pub use quote_service::{Attempt, AttemptOutcome, LatestPrice, Origin, QuoteError, QuoteService};

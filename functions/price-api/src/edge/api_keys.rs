@@ -2,7 +2,11 @@
 //!
 //! Keys come from `API_KEYS` or the secret named by `API_KEYS_SECRET_ID`, as JSON: either an
 //! object of names to keys (`{"team-a": "k1", "team-b": "k2"}`) or a list that can give a
-//! key its own limit (`[{"name": "team-a", "key": "k1", "per_minute": 600, "burst": 100}]`).
+//! key its own limits and powers (`[{"name": "team-a", "key": "k1", "per_minute": 600,
+//! "burst": 100, "max_jobs": 20, "max_symbol_ticks_per_minute": 120, "admin": false}]`).
+//! `max_jobs` and `max_symbol_ticks_per_minute` bound the polling jobs a key owns (the
+//! defaults are `POLL_MAX_JOBS_PER_KEY` and `POLL_MAX_SYMBOL_TICKS_PER_MINUTE`); an `admin`
+//! key sees and manages every key's jobs.
 //! Keys are kept only as SHA-256 digests and compared in constant time, so neither the
 //! comparison's duration nor a memory dump gives a key away.
 
@@ -22,6 +26,12 @@ pub struct ApiKey {
     pub name: String,
     /// Its own limit, when it has one; else the default limit applies.
     pub quota: Option<Quota>,
+    /// Its own limit of polling jobs, when it has one.
+    pub max_jobs: Option<u32>,
+    /// Its own limit of symbol-ticks per minute across its jobs, when it has one.
+    pub max_symbol_ticks_per_minute: Option<u32>,
+    /// Whether it sees and manages every key's jobs.
+    pub admin: bool,
     digest: [u8; 32],
 }
 
@@ -30,6 +40,12 @@ impl std::fmt::Debug for ApiKey {
         f.debug_struct("ApiKey")
             .field("name", &self.name)
             .field("quota", &self.quota)
+            .field("max_jobs", &self.max_jobs)
+            .field(
+                "max_symbol_ticks_per_minute",
+                &self.max_symbol_ticks_per_minute,
+            )
+            .field("admin", &self.admin)
             .finish_non_exhaustive()
     }
 }
@@ -68,6 +84,14 @@ pub enum ApiKeysError {
         /// What is wrong with it.
         source: QuotaError,
     },
+    /// A zero job limit.
+    #[error(
+        "the job limits of {name:?} (max_jobs, max_symbol_ticks_per_minute) must be at least 1"
+    )]
+    BadJobLimit {
+        /// The key's name.
+        name: String,
+    },
 }
 
 #[derive(Deserialize)]
@@ -84,6 +108,12 @@ struct KeyJson {
     key: String,
     per_minute: Option<u32>,
     burst: Option<u32>,
+    #[serde(default)]
+    max_jobs: Option<u32>,
+    #[serde(default)]
+    max_symbol_ticks_per_minute: Option<u32>,
+    #[serde(default)]
+    admin: bool,
 }
 
 impl ApiKeys {
@@ -99,6 +129,9 @@ impl ApiKeys {
                     key,
                     per_minute: None,
                     burst: None,
+                    max_jobs: None,
+                    max_symbol_ticks_per_minute: None,
+                    admin: false,
                 })
                 .collect(),
             KeysJson::List(list) => list,
@@ -127,6 +160,9 @@ impl ApiKeys {
                     }
                 }
             };
+            if e.max_jobs == Some(0) || e.max_symbol_ticks_per_minute == Some(0) {
+                return Err(ApiKeysError::BadJobLimit { name: e.name });
+            }
             let digest = digest(&e.key);
             if keys.iter().any(|k| k.name == e.name || k.digest == digest) {
                 return Err(ApiKeysError::Duplicate(e.name));
@@ -134,6 +170,9 @@ impl ApiKeys {
             keys.push(ApiKey {
                 name: e.name,
                 quota,
+                max_jobs: e.max_jobs,
+                max_symbol_ticks_per_minute: e.max_symbol_ticks_per_minute,
+                admin: e.admin,
                 digest,
             });
         }
@@ -152,6 +191,11 @@ impl ApiKeys {
             }
         }
         found
+    }
+
+    /// The key named `name` (a [`crate::middleware::access::Caller`]'s), if any.
+    pub fn by_name(&self, name: &str) -> Option<&ApiKey> {
+        self.keys.iter().find(|k| k.name == name)
     }
 
     /// How many keys there are.
@@ -198,6 +242,16 @@ mod tests {
             })
         );
         assert_eq!(list.find(B).unwrap().quota, None);
+        let limited = ApiKeys::parse(&format!(
+            r#"[{{"name":"a","key":"{A}","max_jobs":3,"max_symbol_ticks_per_minute":12}},{{"name":"root","key":"{B}","admin":true}}]"#
+        ))
+        .unwrap();
+        let a = limited.by_name("a").unwrap();
+        assert_eq!(
+            (a.max_jobs, a.max_symbol_ticks_per_minute, a.admin),
+            (Some(3), Some(12), false)
+        );
+        assert!(limited.by_name("root").unwrap().admin);
     }
 
     #[test]
@@ -227,6 +281,10 @@ mod tests {
                 "at least 1",
             ),
             (&format!(r#"{{"a":"{A}","b":"{A}x"#), "invalid JSON"),
+            (
+                &format!(r#"[{{"name":"a","key":"{A}","max_jobs":0}}]"#),
+                "job limits",
+            ),
         ];
         for (json, expected) in cases {
             let err = ApiKeys::parse(json).unwrap_err().to_string();

@@ -1,5 +1,6 @@
 //! Settings of the HTTP edge: `API_KEYS` (or `API_KEYS_SECRET_ID`), `RATE_LIMIT_PER_MINUTE`,
-//! `RATE_LIMIT_BURST`, `CORS_ALLOWED_ORIGINS`, `REQUEST_TIMEOUT_MS`.
+//! `RATE_LIMIT_BURST`, `CORS_ALLOWED_ORIGINS`, `REQUEST_TIMEOUT_MS`, and the default job
+//! limits of a key (`POLL_MAX_JOBS_PER_KEY`, `POLL_MAX_SYMBOL_TICKS_PER_MINUTE`).
 
 use std::time::Duration;
 
@@ -20,11 +21,15 @@ pub struct EdgeConfig {
     pub cors_allowed_origins: Vec<String>,
     /// Longest a request may take before it is answered 503.
     pub request_timeout: Duration,
+    /// Polling jobs a key may own, unless it has its own limit.
+    pub default_max_jobs: u32,
+    /// Symbol-ticks per minute a key's jobs may make together, unless it has its own limit.
+    pub default_max_symbol_ticks_per_minute: u32,
 }
 
 impl EdgeConfig {
     /// Reads the edge's variables; every one has a default (the API open, 600 requests a
-    /// minute per client, no CORS, 25 s).
+    /// minute per client, no CORS, 25 s, 100 jobs and 600 symbol-ticks a minute per key).
     pub async fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
         let per_minute = env.number("RATE_LIMIT_PER_MINUTE", 600, 0..=1_000_000)?;
         let burst = env.number("RATE_LIMIT_BURST", per_minute.max(1), 1..=1_000_000)?;
@@ -48,6 +53,12 @@ impl EdgeConfig {
                 25_000,
                 100..=900_000,
             )?),
+            default_max_jobs: env.number("POLL_MAX_JOBS_PER_KEY", 100, 1..=1_000_000)?,
+            default_max_symbol_ticks_per_minute: env.number(
+                "POLL_MAX_SYMBOL_TICKS_PER_MINUTE",
+                600,
+                1..=10_000_000,
+            )?,
         })
     }
 }

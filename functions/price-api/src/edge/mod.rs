@@ -24,6 +24,10 @@ pub struct Edge {
     pub cors_allowed_origins: Vec<String>,
     /// Longest a request may take before it is answered 503.
     pub request_timeout: std::time::Duration,
+    /// Polling jobs a key may own, unless it has its own limit.
+    pub default_max_jobs: u32,
+    /// Symbol-ticks per minute a key's jobs may make, unless it has its own limit.
+    pub default_max_symbol_ticks_per_minute: u32,
 }
 
 impl Edge {
@@ -35,6 +39,8 @@ impl Edge {
             limiter: RateLimiting::new(redis.map(RedisRateLimiter::new)),
             cors_allowed_origins: config.cors_allowed_origins,
             request_timeout: config.request_timeout,
+            default_max_jobs: config.default_max_jobs,
+            default_max_symbol_ticks_per_minute: config.default_max_symbol_ticks_per_minute,
         }
     }
 

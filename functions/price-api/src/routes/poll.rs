@@ -1,24 +1,29 @@
 //! `/prices/poll`: polling jobs — create, list, inspect, pause, resume, delete.
 //!
 //! The handlers only translate HTTP to the polling use case and back; the rules of a job
-//! (symbol count, interval range) and the consistency between the job store and the
-//! scheduler live in `market_data::usecases::polling`.
+//! (symbol count, interval range, claims) live in `market_data::usecases::polling`.
+//!
+//! Tenancy: with API keys, a job belongs to the key (its name) that created it, each key
+//! sees and manages only its own jobs (another key's job is 404) within its limits, and an
+//! admin key sees every job. Without API keys the service is single-tenant: every caller
+//! sees every job, and there are no job limits.
 
 use crate::AppState;
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use market_data::domain::{Job, JobId, ProviderId, Symbol};
-use market_data::jobs::JobStoreError;
+use market_data::domain::{Job, JobId, ProviderId, Symbol, symbol_ticks_milli};
+use market_data::jobs::{JobStoreError, LimitKind, OwnerLimits};
 use market_data::usecases::polling::{MAX_PAGE, MAX_SYMBOLS};
-use market_data::usecases::{NewJob, PollingError};
+use market_data::usecases::{NewJob, PollingError, Scope};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::extract::{ProblemQuery, bounded_param};
+use crate::middleware::access::Caller;
 use crate::openapi::examples;
 use crate::problem::Problem;
 
@@ -81,12 +86,12 @@ pub struct PollAccepted {
     "config": {"symbols": ["AAPL", "MSFT"], "interval": 60, "provider": "finnhub"},
     "created_at": "2026-11-25T21:00:00Z", "updated_at": "2026-11-25T21:05:00.210Z",
     "last_run_at": "2026-11-25T21:05:00.210Z", "next_run_at": "2026-11-25T21:06:00Z",
-    "run_count": 6, "last_error": null
+    "run_count": 6, "last_error": null, "owner": "team-a"
 }))]
 pub struct JobView {
     /// The job's id.
     pub job_id: String,
-    /// `active`, `paused`, or `pending` (being created or deleted).
+    /// `active` or `paused`.
     pub status: String,
     /// What it polls.
     pub config: PollConfig,
@@ -102,6 +107,8 @@ pub struct JobView {
     pub run_count: u64,
     /// The symbols that failed on the last poll, and why; `null` when all were fetched.
     pub last_error: Option<String>,
+    /// The API key (its name) that created the job; `null` without API keys.
+    pub owner: Option<String>,
 }
 
 impl From<&Job> for JobView {
@@ -116,6 +123,7 @@ impl From<&Job> for JobView {
             next_run_at: job.next_run_at,
             run_count: job.run_count,
             last_error: job.last_error.clone(),
+            owner: job.owner.clone(),
         }
     }
 }
@@ -128,7 +136,7 @@ impl From<&Job> for JobView {
         "config": {"symbols": ["AAPL"], "interval": 10, "provider": "simulated"},
         "created_at": "2026-11-25T21:00:00Z", "updated_at": "2026-11-25T21:00:10Z",
         "last_run_at": "2026-11-25T21:00:10Z", "next_run_at": "2026-11-25T21:00:20Z",
-        "run_count": 2, "last_error": null
+        "run_count": 2, "last_error": null, "owner": "team-a"
     }],
     "next_cursor": "706f6c6c5f3031396163316432653366343761386239633064316532663361346235633664"
 }))]
@@ -156,6 +164,30 @@ impl From<PollingError> for Problem {
         match e {
             PollingError::Invalid(detail) => invalid_body(detail),
             PollingError::NotFound(id) => unknown_job(id.as_str()),
+            PollingError::Store(JobStoreError::LimitReached {
+                kind,
+                usage,
+                limits,
+            }) => {
+                let detail = match kind {
+                    LimitKind::MaxJobs => format!(
+                        "limit max_jobs = {} reached: this API key owns {} polling jobs; delete one first",
+                        limits.max_jobs, usage.jobs
+                    ),
+                    LimitKind::SymbolTicksPerMinute => format!(
+                        "limit max_symbol_ticks_per_minute = {} would be exceeded: this API key's jobs \
+                         already use {} symbol-ticks a minute (symbols x 60 / interval)",
+                        milli(limits.max_symbol_ticks_milli),
+                        milli(usage.symbol_ticks_milli)
+                    ),
+                };
+                Problem::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "job-limit",
+                    "Polling job limit reached",
+                    detail,
+                )
+            }
             PollingError::Store(JobStoreError::BadCursor) => Problem::bad_parameter(
                 "invalid `cursor`: pass the `next_cursor` of a previous page",
             ),
@@ -171,11 +203,61 @@ impl From<PollingError> for Problem {
                     StatusCode::SERVICE_UNAVAILABLE,
                     "jobs-unavailable",
                     "Polling jobs unavailable",
-                    "the job store or scheduler did not answer; nothing was left half-done, retry later",
+                    "the job store or the tick queue did not answer; nothing was left half-done, retry later",
                 )
                 .with_retry_after(std::time::Duration::from_secs(5))
             }
         }
+    }
+}
+
+/// Thousandths as a decimal: `6000` → `6`, `42` → `0.042`.
+fn milli(m: u64) -> String {
+    let (whole, frac) = (m / 1000, m % 1000);
+    if frac == 0 {
+        whole.to_string()
+    } else {
+        format!("{whole}.{frac:03}")
+            .trim_end_matches('0')
+            .to_owned()
+    }
+}
+
+/// Whose jobs the caller sees, who owns what it creates, and within which limits.
+struct Tenancy {
+    scope: Scope,
+    owner: Option<String>,
+    limits: Option<OwnerLimits>,
+}
+
+fn tenancy(state: &AppState, caller: Option<&Caller>) -> Tenancy {
+    let key = match (&state.edge.api_keys, caller) {
+        (Some(keys), Some(Caller::Key(name))) => keys.by_name(name),
+        _ => None,
+    };
+    let Some(key) = key else {
+        // No API keys: single-tenant, every job visible, no job limits.
+        return Tenancy {
+            scope: Scope::All,
+            owner: None,
+            limits: None,
+        };
+    };
+    let edge = &state.edge;
+    Tenancy {
+        scope: if key.admin {
+            Scope::All
+        } else {
+            Scope::Owner(key.name.clone())
+        },
+        owner: Some(key.name.clone()),
+        limits: Some(OwnerLimits {
+            max_jobs: key.max_jobs.unwrap_or(edge.default_max_jobs),
+            max_symbol_ticks_milli: u64::from(
+                key.max_symbol_ticks_per_minute
+                    .unwrap_or(edge.default_max_symbol_ticks_per_minute),
+            ) * 1000,
+        }),
     }
 }
 
@@ -242,7 +324,8 @@ fn parse_request(body: &[u8]) -> Result<(PollRequest, Vec<Symbol>), Problem> {
     path = "/prices/poll",
     tag = "polling",
     summary = "Start polling symbols",
-    description = "Stores a job and schedules it: every `interval` seconds, each symbol is \
+    description = "Stores a job (owned by the caller's API key, within its limits) and sends \
+                   its first tick at once: every `interval` seconds, each symbol is \
                    fetched from the provider (bypassing the cache, then written through it), \
                    stored in `raw_market_data` and published to the `price-events` topic. \
                    Symbols are de-duplicated after normalising. Provider calls of all jobs \
@@ -260,22 +343,27 @@ fn parse_request(body: &[u8]) -> Result<(PollRequest, Vec<Symbol>), Problem> {
          body = Problem, content_type = "application/problem+json",
          example = json!(examples::body_too_large())),
         (status = 422, description = "A field is missing or invalid: a bad symbol, no or too \
-                                      many symbols, an interval out of range",
+                                      many symbols, an interval out of range; or the job would \
+                                      exceed the key's `max_jobs` or `max_symbol_ticks_per_minute` \
+                                      (`job-limit`, the detail names the limit and the current use)",
          body = Problem, content_type = "application/problem+json",
          example = json!(examples::invalid_job())),
         (status = 429, description = "The caller's rate limit is reached; see `Retry-After`",
          body = Problem, content_type = "application/problem+json", example = json!(examples::rate_limited())),
         (status = 503, description = "The provider is not configured, or the job store or \
-                                      scheduler did not answer (nothing is left behind)",
+                                      tick queue did not answer (nothing is left behind)",
          body = Problem, content_type = "application/problem+json",
          example = json!(examples::jobs_unavailable())),
     ),
     security((), ("api_key" = [])),
 )]
 pub async fn create_job(
-    State(AppState { api: services, .. }): State<AppState>,
+    State(state): State<AppState>,
+    caller: Option<Extension<Caller>>,
     body: Bytes,
 ) -> Result<Response, Problem> {
+    let services = &state.api;
+    let tenancy = tenancy(&state, caller.as_deref());
     let (request, symbols) = parse_request(&body)?;
     let provider = match request.provider.as_deref().map(str::trim) {
         None | Some("") => services.jobs.default_provider(),
@@ -292,14 +380,40 @@ pub async fn create_job(
         ));
     }
     let interval_secs = u32::try_from(request.interval).unwrap_or(u32::MAX);
-    let job = services
+    let new = NewJob {
+        symbols,
+        interval_secs,
+        provider,
+    };
+    let job = match services
         .jobs
-        .create(NewJob {
-            symbols,
-            interval_secs,
-            provider,
-        })
-        .await?;
+        .create(new.clone(), tenancy.owner, tenancy.limits)
+        .await
+    {
+        Err(PollingError::Store(JobStoreError::LimitReached {
+            kind: LimitKind::SymbolTicksPerMinute,
+            usage,
+            limits,
+        })) => {
+            let mut distinct = new.symbols.clone();
+            distinct.sort();
+            distinct.dedup();
+            let needs = symbol_ticks_milli(distinct.len(), interval_secs);
+            return Err(Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "job-limit",
+                "Polling job limit reached",
+                format!(
+                    "limit max_symbol_ticks_per_minute = {} would be exceeded: this API key's jobs \
+                     use {} symbol-ticks a minute and this job needs {} more (symbols x 60 / interval)",
+                    milli(limits.max_symbol_ticks_milli),
+                    milli(usage.symbol_ticks_milli),
+                    milli(needs)
+                ),
+            ));
+        }
+        other => other?,
+    };
     let accepted = PollAccepted {
         job_id: job.id.to_string(),
         status: "accepted".into(),
@@ -314,7 +428,8 @@ pub async fn create_job(
     path = "/prices/poll",
     tag = "polling",
     summary = "List polling jobs",
-    description = "A page of jobs in no particular order; follow `next_cursor` for the next page.",
+    description = "A page of jobs, newest first; follow `next_cursor` for the next page. With \
+                   API keys, only the caller's jobs (an admin key sees all).",
     params(ListParams),
     responses(
         (status = 200, description = "A page of jobs", body = JobList),
@@ -330,12 +445,15 @@ pub async fn create_job(
     security((), ("api_key" = [])),
 )]
 pub async fn list_jobs(
-    State(AppState { api: services, .. }): State<AppState>,
+    State(state): State<AppState>,
+    caller: Option<Extension<Caller>>,
     ProblemQuery(params): ProblemQuery<ListParams>,
 ) -> Result<Json<JobList>, Problem> {
+    let scope = tenancy(&state, caller.as_deref()).scope;
+    let services = &state.api;
     let limit = bounded_param("limit", params.limit.as_deref(), DEFAULT_PAGE, 1..=MAX_PAGE)?;
     let cursor = params.cursor.filter(|c| !c.trim().is_empty());
-    let page = services.jobs.list(limit, cursor.as_deref()).await?;
+    let page = services.jobs.list(&scope, limit, cursor.as_deref()).await?;
     Ok(Json(JobList {
         jobs: page.jobs.iter().map(JobView::from).collect(),
         next_cursor: page.next_cursor,
@@ -354,16 +472,19 @@ pub async fn list_jobs(
         (status = 200, description = "The job", body = JobView),
         (status = 401, description = "API keys are required and none (or a wrong one) was sent",
          body = Problem, content_type = "application/problem+json", example = json!(examples::unauthorized())),
-        (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json",
+        (status = 404, description = "No such job (or another API key's)", body = Problem, content_type = "application/problem+json",
          example = json!(examples::unknown_job())),
     ),
     security((), ("api_key" = [])),
 )]
 pub async fn get_job(
-    State(AppState { api: services, .. }): State<AppState>,
+    State(state): State<AppState>,
+    caller: Option<Extension<Caller>>,
     Path(raw): Path<String>,
 ) -> Result<Json<JobView>, Problem> {
-    let job = services.jobs.get(&job_id(&raw)?).await?;
+    let scope = tenancy(&state, caller.as_deref()).scope;
+    let services = &state.api;
+    let job = services.jobs.get(&scope, &job_id(&raw)?).await?;
     Ok(Json(JobView::from(&job)))
 }
 
@@ -383,17 +504,19 @@ pub async fn get_job(
          body = Problem, content_type = "application/problem+json", example = json!(examples::unauthorized())),
         (status = 404, description = "No such job (or it was deleted already)", body = Problem,
          content_type = "application/problem+json", example = json!(examples::unknown_job())),
-        (status = 503, description = "The job store or scheduler did not answer; the job is paused",
+        (status = 503, description = "The job store did not answer; nothing was changed",
          body = Problem, content_type = "application/problem+json",
          example = json!(examples::jobs_unavailable())),
     ),
     security((), ("api_key" = [])),
 )]
 pub async fn delete_job(
-    State(AppState { api: services, .. }): State<AppState>,
+    State(state): State<AppState>,
+    caller: Option<Extension<Caller>>,
     Path(raw): Path<String>,
 ) -> Result<StatusCode, Problem> {
-    services.jobs.delete(&job_id(&raw)?).await?;
+    let scope = tenancy(&state, caller.as_deref()).scope;
+    state.api.jobs.delete(&scope, &job_id(&raw)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -410,16 +533,19 @@ pub async fn delete_job(
         (status = 200, description = "The paused job", body = JobView),
         (status = 401, description = "API keys are required and none (or a wrong one) was sent",
          body = Problem, content_type = "application/problem+json", example = json!(examples::unauthorized())),
-        (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json",
+        (status = 404, description = "No such job (or another API key's)", body = Problem, content_type = "application/problem+json",
          example = json!(examples::unknown_job())),
     ),
     security((), ("api_key" = [])),
 )]
 pub async fn pause_job(
-    State(AppState { api: services, .. }): State<AppState>,
+    State(state): State<AppState>,
+    caller: Option<Extension<Caller>>,
     Path(raw): Path<String>,
 ) -> Result<Json<JobView>, Problem> {
-    let job = services.jobs.pause(&job_id(&raw)?).await?;
+    let scope = tenancy(&state, caller.as_deref()).scope;
+    let services = &state.api;
+    let job = services.jobs.pause(&scope, &job_id(&raw)?).await?;
     Ok(Json(JobView::from(&job)))
 }
 
@@ -436,18 +562,21 @@ pub async fn pause_job(
         (status = 200, description = "The active job", body = JobView),
         (status = 401, description = "API keys are required and none (or a wrong one) was sent",
          body = Problem, content_type = "application/problem+json", example = json!(examples::unauthorized())),
-        (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json",
+        (status = 404, description = "No such job (or another API key's)", body = Problem, content_type = "application/problem+json",
          example = json!(examples::unknown_job())),
-        (status = 503, description = "The scheduler did not answer; the job stays paused",
+        (status = 503, description = "The job store did not answer; the job stays paused",
          body = Problem, content_type = "application/problem+json",
          example = json!(examples::jobs_unavailable())),
     ),
     security((), ("api_key" = [])),
 )]
 pub async fn resume_job(
-    State(AppState { api: services, .. }): State<AppState>,
+    State(state): State<AppState>,
+    caller: Option<Extension<Caller>>,
     Path(raw): Path<String>,
 ) -> Result<Json<JobView>, Problem> {
-    let job = services.jobs.resume(&job_id(&raw)?).await?;
+    let scope = tenancy(&state, caller.as_deref()).scope;
+    let services = &state.api;
+    let job = services.jobs.resume(&scope, &job_id(&raw)?).await?;
     Ok(Json(JobView::from(&job)))
 }

@@ -1,10 +1,20 @@
-//! DynamoDB adapter of the job store: one item per job, keyed by `job_id`.
+//! DynamoDB adapter of the job store: one item per job, keyed by `job_id`, and one usage
+//! item per owner (`usage#<owner>`), in the same table.
 //!
-//! Writes after the first are conditional on the stored `version` (optimistic concurrency):
-//! DynamoDB refuses a write whose condition fails, which is what keeps two pollers from
-//! running the same tick. The table's definition lives here, once, and is used both by
-//! `market-data-local create-jobs-table` and by the tests; the SAM template declares the
-//! same key schema.
+//! Three global secondary indexes make every read a query, never a scan:
+//! - `due` (partition `due_shard`, sort `due_at` in epoch milliseconds), sparse: only active
+//!   jobs carry its attributes, spread over [`DUE_SHARDS`] partitions by the random last
+//!   digit of their id, so no partition is hot however many jobs there are;
+//! - `newest` (partition `listing`, sort `job_id`), keys only: every job, newest first (ids
+//!   are UUIDv7, so they sort by creation time); its keys never change after creation, so
+//!   claiming ticks writes nothing to it;
+//! - `by_owner` (partition `owner`, sort `job_id`), keys only: one owner's jobs.
+//!
+//! Writes after the first are conditional on the stored `version` (optimistic concurrency).
+//! Creating and deleting change the owner's usage item in the same transaction, with the
+//! limit as the transaction's condition. The table's definition lives here, once, and is
+//! used both by `market-data-local create-jobs-table` and by the tests; the SAM template
+//! declares the same schema.
 
 mod config;
 
@@ -17,19 +27,35 @@ use async_trait::async_trait;
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    PointInTimeRecoverySpecification, ReturnValue, ScalarAttributeType, TableStatus,
+    AttributeDefinition, AttributeValue, BillingMode, Delete, GlobalSecondaryIndex,
+    KeySchemaElement, KeyType, KeysAndAttributes, PointInTimeRecoverySpecification, Projection,
+    ProjectionType, Put, ScalarAttributeType, TableStatus, TransactWriteItem, Update,
 };
 use chrono::{DateTime, Utc};
 
 use crate::cause::Cause;
 use crate::domain::Symbol;
-use crate::domain::{Job, JobId, JobPage, encode_cursor};
-use crate::jobs::{JobStore, JobStoreError, decode_cursor};
+use crate::domain::{Job, JobId, JobPage, JobStatus, encode_cursor};
+use crate::jobs::{
+    JobStore, JobStoreError, LimitKind, OwnerLimits, OwnerUsage, broken_limit, decode_cursor,
+};
 
 /// The table's partition key, as the SAM template declares it.
 pub const JOBS_TABLE_KEY: &str = "job_id";
+/// The index of due jobs.
+pub const DUE_INDEX: &str = "due";
+/// The index of every job, newest first.
+pub const NEWEST_INDEX: &str = "newest";
+/// The index of one owner's jobs, newest first.
+pub const OWNER_INDEX: &str = "by_owner";
+/// Partitions of the due index: one per hex digit of a job id's random tail.
+pub const DUE_SHARDS: u32 = 16;
+/// The one value of `listing`, the partition of [`NEWEST_INDEX`].
+const LISTING: &str = "jobs";
+/// The key prefix of usage items.
+const USAGE_PREFIX: &str = "usage#";
 
 /// Jobs in a DynamoDB table.
 #[derive(Clone)]
@@ -39,6 +65,41 @@ pub struct DynamoJobStore {
 }
 
 type Item = HashMap<String, AttributeValue>;
+
+fn key_schema(name: &str, kind: KeyType) -> Result<KeySchemaElement, JobStoreError> {
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(kind)
+        .build()
+        .map_err(definition)
+}
+
+fn attribute(name: &str, kind: ScalarAttributeType) -> Result<AttributeDefinition, JobStoreError> {
+    AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(kind)
+        .build()
+        .map_err(definition)
+}
+
+fn index(
+    name: &str,
+    hash: &str,
+    range: &str,
+    projection: ProjectionType,
+) -> Result<GlobalSecondaryIndex, JobStoreError> {
+    GlobalSecondaryIndex::builder()
+        .index_name(name)
+        .key_schema(key_schema(hash, KeyType::Hash)?)
+        .key_schema(key_schema(range, KeyType::Range)?)
+        .projection(Projection::builder().projection_type(projection).build())
+        .build()
+        .map_err(definition)
+}
+
+fn definition(e: impl std::fmt::Display) -> JobStoreError {
+    JobStoreError::Unavailable(Cause::msg(format!("table definition: {e}")))
+}
 
 impl DynamoJobStore {
     /// A store over an existing client.
@@ -64,29 +125,40 @@ impl DynamoJobStore {
         &self.table
     }
 
-    /// Creates the table (on-demand billing, key `job_id`) unless it exists, waits until it
-    /// is active, and switches point-in-time recovery on where the service supports it.
+    /// Creates the table (on-demand billing, key `job_id`, the three indexes) unless it
+    /// exists, waits until it is active, and switches point-in-time recovery on where the
+    /// service supports it.
     pub async fn create_table(&self) -> Result<(), JobStoreError> {
-        let key = |e| JobStoreError::Unavailable(Cause::msg(format!("table definition: {e}")));
+        use ScalarAttributeType::{N, S};
         let created = self
             .client
             .create_table()
             .table_name(&self.table)
             .billing_mode(BillingMode::PayPerRequest)
-            .attribute_definitions(
-                AttributeDefinition::builder()
-                    .attribute_name(JOBS_TABLE_KEY)
-                    .attribute_type(ScalarAttributeType::S)
-                    .build()
-                    .map_err(key)?,
-            )
-            .key_schema(
-                KeySchemaElement::builder()
-                    .attribute_name(JOBS_TABLE_KEY)
-                    .key_type(KeyType::Hash)
-                    .build()
-                    .map_err(key)?,
-            )
+            .attribute_definitions(attribute(JOBS_TABLE_KEY, S)?)
+            .attribute_definitions(attribute("due_shard", N)?)
+            .attribute_definitions(attribute("due_at", N)?)
+            .attribute_definitions(attribute("listing", S)?)
+            .attribute_definitions(attribute("owner", S)?)
+            .key_schema(key_schema(JOBS_TABLE_KEY, KeyType::Hash)?)
+            .global_secondary_indexes(index(
+                DUE_INDEX,
+                "due_shard",
+                "due_at",
+                ProjectionType::All,
+            )?)
+            .global_secondary_indexes(index(
+                NEWEST_INDEX,
+                "listing",
+                JOBS_TABLE_KEY,
+                ProjectionType::KeysOnly,
+            )?)
+            .global_secondary_indexes(index(
+                OWNER_INDEX,
+                "owner",
+                JOBS_TABLE_KEY,
+                ProjectionType::KeysOnly,
+            )?)
             .send()
             .await;
         if let Err(e) = created {
@@ -120,7 +192,7 @@ impl DynamoJobStore {
                 PointInTimeRecoverySpecification::builder()
                     .point_in_time_recovery_enabled(true)
                     .build()
-                    .map_err(key)?,
+                    .map_err(definition)?,
             )
             .send()
             .await
@@ -140,6 +212,142 @@ impl DynamoJobStore {
             .map(|_| ())
             .map_err(unavailable)
     }
+
+    /// The jobs of one shard of the due index due before `before`, every page of them.
+    async fn due_in_shard(&self, shard: u32, before: i64) -> Result<Vec<Job>, JobStoreError> {
+        let mut jobs = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(DUE_INDEX)
+                .key_condition_expression("due_shard = :s AND due_at < :b")
+                .expression_attribute_values(":s", AttributeValue::N(shard.to_string()))
+                .expression_attribute_values(":b", AttributeValue::N(before.to_string()))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in page.items() {
+                jobs.push(from_item(item)?);
+            }
+            match page.last_evaluated_key() {
+                Some(key) if !key.is_empty() => start = Some(key.clone()),
+                _ => return Ok(jobs),
+            }
+        }
+    }
+
+    /// Reads `ids` (at most 100) in one batch, in the order given; ids gone meanwhile are
+    /// left out.
+    async fn get_many(&self, ids: &[JobId]) -> Result<Vec<Job>, JobStoreError> {
+        let mut found: HashMap<String, Job> = HashMap::new();
+        let mut keys: Vec<Item> = ids.iter().map(key_of).collect();
+        for _ in 0..10 {
+            if keys.is_empty() {
+                break;
+            }
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(std::mem::take(&mut keys)))
+                .consistent_read(true)
+                .build()
+                .map_err(definition)?;
+            let output = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in output
+                .responses()
+                .and_then(|r| r.get(&self.table))
+                .into_iter()
+                .flatten()
+            {
+                let job = from_item(item)?;
+                found.insert(job.id.to_string(), job);
+            }
+            if let Some(left) = output.unprocessed_keys().and_then(|u| u.get(&self.table)) {
+                keys = left.keys().to_vec();
+            }
+        }
+        Ok(ids
+            .iter()
+            .filter_map(|id| found.remove(id.as_str()))
+            .collect())
+    }
+
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), TransactFailure> {
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let reasons: Vec<bool> = match e.as_service_error() {
+                    Some(TransactWriteItemsError::TransactionCanceledException(c)) => c
+                        .cancellation_reasons()
+                        .iter()
+                        .map(|r| r.code() == Some("ConditionalCheckFailed"))
+                        .collect(),
+                    _ => return Err(TransactFailure::Other(unavailable(e))),
+                };
+                Err(TransactFailure::Condition(reasons))
+            }
+        }
+    }
+
+    fn usage_update(
+        &self,
+        owner: &str,
+        jobs: i64,
+        ticks: i64,
+        condition: Option<(u32, u64)>,
+    ) -> Result<TransactWriteItem, JobStoreError> {
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(usage_key(owner)))
+            .update_expression(
+                "SET jobs = if_not_exists(jobs, :zero) + :dj, ticks = if_not_exists(ticks, :zero) + :dt",
+            )
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+            .expression_attribute_values(":dj", AttributeValue::N(jobs.to_string()))
+            .expression_attribute_values(":dt", AttributeValue::N(ticks.to_string()));
+        if let Some((max_jobs, max_ticks_before)) = condition {
+            update = update
+                .condition_expression(
+                    "(attribute_not_exists(jobs) OR jobs < :mj) AND (attribute_not_exists(ticks) OR ticks <= :mt)",
+                )
+                .expression_attribute_values(":mj", AttributeValue::N(max_jobs.to_string()))
+                .expression_attribute_values(":mt", AttributeValue::N(max_ticks_before.to_string()));
+        }
+        Ok(TransactWriteItem::builder()
+            .update(update.build().map_err(definition)?)
+            .build())
+    }
+
+    async fn limit_error(&self, job: &Job, owner: &str, limits: OwnerLimits) -> JobStoreError {
+        match self.usage(owner).await {
+            Ok(usage) => JobStoreError::LimitReached {
+                kind: broken_limit(job, usage, limits).unwrap_or(LimitKind::SymbolTicksPerMinute),
+                usage,
+                limits,
+            },
+            Err(e) => e,
+        }
+    }
+}
+
+enum TransactFailure {
+    /// Which items' conditions failed, in the order of the transaction.
+    Condition(Vec<bool>),
+    Other(JobStoreError),
 }
 
 fn unavailable<E, R>(e: aws_sdk_dynamodb::error::SdkError<E, R>) -> JobStoreError
@@ -161,6 +369,23 @@ where
 
 fn key_of(id: &JobId) -> Item {
     HashMap::from([(JOBS_TABLE_KEY.to_owned(), AttributeValue::S(id.to_string()))])
+}
+
+fn usage_key(owner: &str) -> Item {
+    HashMap::from([(
+        JOBS_TABLE_KEY.to_owned(),
+        AttributeValue::S(format!("{USAGE_PREFIX}{owner}")),
+    )])
+}
+
+/// The due-index partition of a job: the last hex digit of its id (random in a UUIDv7).
+pub fn due_shard(id: &JobId) -> u32 {
+    id.as_str()
+        .chars()
+        .last()
+        .and_then(|c| c.to_digit(16))
+        .unwrap_or(0)
+        % DUE_SHARDS
 }
 
 fn to_item(job: &Job) -> Item {
@@ -185,6 +410,17 @@ fn to_item(job: &Job) -> Item {
         item.insert("last_error".into(), s(e.clone()));
     }
     item.insert("version".into(), n(job.version));
+    item.insert("listing".into(), s(LISTING.into()));
+    if let Some(owner) = &job.owner {
+        item.insert("owner".into(), s(owner.clone()));
+    }
+    if job.status == JobStatus::Active {
+        item.insert("due_shard".into(), n(u64::from(due_shard(&job.id))));
+        item.insert(
+            "due_at".into(),
+            AttributeValue::N(job.next_run_at.timestamp_millis().to_string()),
+        );
+    }
     item
 }
 
@@ -237,25 +473,65 @@ fn from_item(item: &Item) -> Result<Job, JobStoreError> {
         run_count: number("run_count")?,
         last_error: item.get("last_error").and_then(|v| v.as_s().ok()).cloned(),
         version: number("version")?,
+        owner: item.get("owner").and_then(|v| v.as_s().ok()).cloned(),
     })
 }
 
 #[async_trait]
 impl JobStore for DynamoJobStore {
-    async fn create(&self, job: &Job) -> Result<(), JobStoreError> {
-        let result = self
-            .client
-            .put_item()
+    async fn create(&self, job: &Job, limits: Option<OwnerLimits>) -> Result<(), JobStoreError> {
+        let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(to_item(job)))
             .condition_expression("attribute_not_exists(#k)")
             .expression_attribute_names("#k", JOBS_TABLE_KEY)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if conditional_failed(&e) => Err(JobStoreError::Conflict),
-            Err(e) => Err(unavailable(e)),
+            .build()
+            .map_err(definition)?;
+        let Some(owner) = &job.owner else {
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(to_item(job)))
+                .condition_expression("attribute_not_exists(#k)")
+                .expression_attribute_names("#k", JOBS_TABLE_KEY)
+                .send()
+                .await;
+            return match result {
+                Ok(_) => Ok(()),
+                Err(e) if conditional_failed(&e) => Err(JobStoreError::Conflict),
+                Err(e) => Err(unavailable(e)),
+            };
+        };
+        let ticks = job.symbol_ticks_milli();
+        let condition = match limits {
+            Some(l) if ticks > l.max_symbol_ticks_milli => {
+                return Err(self.limit_error(job, owner, l).await);
+            }
+            Some(l) => Some((l.max_jobs, l.max_symbol_ticks_milli - ticks)),
+            None => None,
+        };
+        let usage = self.usage_update(
+            owner,
+            1,
+            i64::try_from(ticks).unwrap_or(i64::MAX),
+            condition,
+        )?;
+        match self
+            .transact(vec![TransactWriteItem::builder().put(put).build(), usage])
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(TransactFailure::Condition(failed)) => {
+                if failed.first() == Some(&true) {
+                    Err(JobStoreError::Conflict)
+                } else if let Some(l) = limits {
+                    Err(self.limit_error(job, owner, l).await)
+                } else {
+                    Err(JobStoreError::Conflict)
+                }
+            }
+            Err(TransactFailure::Other(e)) => Err(e),
         }
     }
 
@@ -272,69 +548,201 @@ impl JobStore for DynamoJobStore {
         output.item().map(from_item).transpose()
     }
 
-    async fn list(&self, limit: usize, cursor: Option<&str>) -> Result<JobPage, JobStoreError> {
+    async fn list(
+        &self,
+        owner: Option<&str>,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<JobPage, JobStoreError> {
         let start = cursor.map(decode_cursor).transpose()?;
+        let (index, partition, value) = match owner {
+            Some(o) => (OWNER_INDEX, "owner", o.to_owned()),
+            None => (NEWEST_INDEX, "listing", LISTING.to_owned()),
+        };
+        let start_key = start.as_ref().map(|id| {
+            let mut key = key_of(id);
+            key.insert(partition.into(), AttributeValue::S(value.clone()));
+            key
+        });
         let output = self
             .client
-            .scan()
+            .query()
             .table_name(&self.table)
+            .index_name(index)
+            .key_condition_expression("#p = :p")
+            .expression_attribute_names("#p", partition)
+            .expression_attribute_values(":p", AttributeValue::S(value.clone()))
+            .scan_index_forward(false)
             .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX))
-            .set_exclusive_start_key(start.as_ref().map(key_of))
-            .consistent_read(true)
+            .set_exclusive_start_key(start_key)
             .send()
             .await
             .map_err(unavailable)?;
-        let jobs = output
+        let ids = output
             .items()
             .iter()
-            .map(from_item)
-            .collect::<Result<Vec<_>, _>>()?;
-        let next_cursor = match output.last_evaluated_key() {
-            Some(key) => {
-                let id = key
-                    .get(JOBS_TABLE_KEY)
+            .map(|item| {
+                item.get(JOBS_TABLE_KEY)
                     .and_then(|v| v.as_s().ok())
                     .and_then(|s| JobId::parse(s).ok())
-                    .ok_or_else(|| JobStoreError::Malformed(Cause::msg("last evaluated key")))?;
-                Some(encode_cursor(&id))
-            }
-            None => None,
+                    .ok_or_else(|| JobStoreError::Malformed(Cause::msg("listed key")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let next_cursor = match (output.last_evaluated_key(), ids.last()) {
+            (Some(key), Some(last)) if !key.is_empty() => Some(encode_cursor(last)),
+            _ => None,
+        };
+        let jobs = if ids.is_empty() {
+            Vec::new()
+        } else {
+            self.get_many(&ids).await?
         };
         Ok(JobPage { jobs, next_cursor })
     }
 
     async fn replace(&self, job: &Job, expected_version: u64) -> Result<(), JobStoreError> {
-        let result = self
+        // Only what status changes and claims decide: the run statistics belong to
+        // `record_tick`, which may write them concurrently.
+        let mut set = vec![
+            "#status = :status",
+            "next_run_at = :next",
+            "updated_at = :updated",
+            "#v = :version",
+        ];
+        let mut remove = Vec::new();
+        let mut update = self
             .client
-            .put_item()
+            .update_item()
             .table_name(&self.table)
-            .set_item(Some(to_item(job)))
+            .set_key(Some(key_of(&job.id)))
             .condition_expression("#v = :expected")
             .expression_attribute_names("#v", "version")
+            .expression_attribute_names("#status", "status")
             .expression_attribute_values(
                 ":expected",
                 AttributeValue::N(expected_version.to_string()),
             )
-            .send()
-            .await;
-        match result {
+            .expression_attribute_values(":status", AttributeValue::S(job.status.as_str().into()))
+            .expression_attribute_values(":next", AttributeValue::S(job.next_run_at.to_rfc3339()))
+            .expression_attribute_values(":updated", AttributeValue::S(job.updated_at.to_rfc3339()))
+            .expression_attribute_values(":version", AttributeValue::N(job.version.to_string()));
+        match &job.last_error {
+            Some(e) => {
+                set.push("last_error = :error");
+                update = update.expression_attribute_values(":error", AttributeValue::S(e.clone()));
+            }
+            None => remove.push("last_error"),
+        }
+        if job.status == JobStatus::Active {
+            set.push("due_shard = :shard");
+            set.push("due_at = :due");
+            update = update
+                .expression_attribute_values(
+                    ":shard",
+                    AttributeValue::N(due_shard(&job.id).to_string()),
+                )
+                .expression_attribute_values(
+                    ":due",
+                    AttributeValue::N(job.next_run_at.timestamp_millis().to_string()),
+                );
+        } else {
+            remove.extend(["due_shard", "due_at"]);
+        }
+        let mut expression = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        match update.update_expression(expression).send().await {
             Ok(_) => Ok(()),
             Err(e) if conditional_failed(&e) => Err(JobStoreError::Conflict),
             Err(e) => Err(unavailable(e)),
         }
     }
 
-    async fn delete(&self, id: &JobId) -> Result<bool, JobStoreError> {
-        let output = self
+    async fn record_tick(
+        &self,
+        id: &JobId,
+        ran_at: DateTime<Utc>,
+        last_error: Option<&str>,
+    ) -> Result<bool, JobStoreError> {
+        let mut update = self
             .client
-            .delete_item()
+            .update_item()
             .table_name(&self.table)
             .set_key(Some(key_of(id)))
-            .return_values(ReturnValue::AllOld)
+            .condition_expression("attribute_exists(#k)")
+            .expression_attribute_names("#k", JOBS_TABLE_KEY)
+            .expression_attribute_values(":t", AttributeValue::S(ran_at.to_rfc3339()))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()));
+        update = match last_error {
+            Some(e) => update
+                .update_expression("SET last_run_at = :t, last_error = :e ADD run_count :one")
+                .expression_attribute_values(":e", AttributeValue::S(e.to_owned())),
+            None => update
+                .update_expression("SET last_run_at = :t REMOVE last_error ADD run_count :one"),
+        };
+        match update.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if conditional_failed(&e) => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn delete(&self, job: &Job, expected_version: u64) -> Result<(), JobStoreError> {
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key_of(&job.id)))
+            .condition_expression("#v = :expected")
+            .expression_attribute_names("#v", "version")
+            .expression_attribute_values(
+                ":expected",
+                AttributeValue::N(expected_version.to_string()),
+            )
+            .build()
+            .map_err(definition)?;
+        let mut items = vec![TransactWriteItem::builder().delete(delete).build()];
+        if let Some(owner) = &job.owner {
+            let ticks = i64::try_from(job.symbol_ticks_milli()).unwrap_or(i64::MAX);
+            items.push(self.usage_update(owner, -1, -ticks, None)?);
+        }
+        match self.transact(items).await {
+            Ok(()) => Ok(()),
+            Err(TransactFailure::Condition(_)) => Err(JobStoreError::Conflict),
+            Err(TransactFailure::Other(e)) => Err(e),
+        }
+    }
+
+    async fn due(&self, before: DateTime<Utc>) -> Result<Vec<Job>, JobStoreError> {
+        let before = before.timestamp_millis();
+        let shards = futures::future::try_join_all(
+            (0..DUE_SHARDS).map(|shard| self.due_in_shard(shard, before)),
+        )
+        .await?;
+        Ok(shards.into_iter().flatten().collect())
+    }
+
+    async fn usage(&self, owner: &str) -> Result<OwnerUsage, JobStoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(usage_key(owner)))
+            .consistent_read(true)
             .send()
             .await
             .map_err(unavailable)?;
-        Ok(output.attributes().is_some_and(|a| !a.is_empty()))
+        let number = |name: &str| {
+            output
+                .item()
+                .and_then(|i| i.get(name))
+                .and_then(|v| v.as_n().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        Ok(OwnerUsage {
+            jobs: number("jobs"),
+            symbol_ticks_milli: number("ticks"),
+        })
     }
 
     async fn ping(&self) -> Result<(), JobStoreError> {
@@ -372,6 +780,7 @@ mod tests {
             run_count: 3,
             last_error: Some("MSFT: unavailable".into()),
             version: 4,
+            owner: Some("team-a".into()),
         };
         assert_eq!(from_item(&to_item(&job)).unwrap(), job);
     }

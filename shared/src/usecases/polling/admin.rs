@@ -1,48 +1,77 @@
 //! Job administration, for the API: create, get, list, pause, resume, delete.
 //!
-//! The order of the writes keeps the job store and the scheduler consistent whatever call
-//! fails (see the module documentation of [`super`]).
+//! Each change is one write conditional on the job's version (creating and deleting also
+//! change the owner's usage in the same atomic write), so concurrent changes cannot undo
+//! each other: a writer that read an older version retries on the new one. Creating and
+//! resuming claim the job's ticks of the coming minute in that same write and send them to
+//! the tick queue, so the first tick is at once rather than at the next wake-up.
 //!
 //! Not instrumented with spans of its own: it runs inside an API request, whose span (and
 //! request id) every line logged here must keep.
 
 use std::sync::Arc;
 
-use chrono::Utc;
-use tracing::{error, info, warn};
+use chrono::{DateTime, Utc};
+use tracing::{info, warn};
 
-use super::{MAX_PAGE, NewJob, PollingError, update, validate};
+use super::plan::{group_ticks, plan};
+use super::{MAX_PAGE, NewJob, PollSettings, PollingError, WRITE_ATTEMPTS, validate};
 use crate::domain::{Job, JobId, JobPage, JobStatus, ProviderId};
-use crate::jobs::JobStore;
-use crate::scheduler::Scheduler;
+use crate::jobs::{JobStore, JobStoreError, OwnerLimits};
+use crate::scheduler::TickQueue;
+use crate::telemetry::Metrics;
+
+/// Whose jobs a caller sees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Every job: an admin key, or a service without API keys (single-tenant).
+    All,
+    /// Only the jobs this owner (an API key's name) created.
+    Owner(String),
+}
+
+impl Scope {
+    fn sees(&self, job: &Job) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Owner(owner) => job.owner.as_deref() == Some(owner.as_str()),
+        }
+    }
+}
 
 /// The job administration use case.
 #[derive(Clone)]
 pub struct JobAdmin {
     jobs: Arc<dyn JobStore>,
-    scheduler: Arc<dyn Scheduler>,
+    queue: Arc<dyn TickQueue>,
     default_provider: ProviderId,
+    settings: PollSettings,
+    metrics: Metrics,
 }
 
 impl JobAdmin {
-    /// Jobs kept in `jobs` and run by `scheduler`; a job that names no provider gets
-    /// `default_provider`.
+    /// Jobs kept in `jobs`, their first ticks sent to `queue`; a job that names no provider
+    /// gets `default_provider`.
     pub fn new(
         jobs: Arc<dyn JobStore>,
-        scheduler: Arc<dyn Scheduler>,
+        queue: Arc<dyn TickQueue>,
         default_provider: ProviderId,
+        settings: PollSettings,
+        metrics: Metrics,
     ) -> Self {
         Self {
             jobs,
-            scheduler,
+            queue,
             default_provider,
+            settings,
+            metrics,
         }
     }
 
-    /// The same use case over other ports (tests inject failing adapters this way).
-    pub fn with_ports(mut self, jobs: Arc<dyn JobStore>, scheduler: Arc<dyn Scheduler>) -> Self {
+    /// The same use case over other ports (tests inject gated adapters this way).
+    pub fn with_ports(mut self, jobs: Arc<dyn JobStore>, queue: Arc<dyn TickQueue>) -> Self {
         self.jobs = jobs;
-        self.scheduler = scheduler;
+        self.queue = queue;
         self
     }
 
@@ -51,134 +80,148 @@ impl JobAdmin {
         &self.jobs
     }
 
-    /// The scheduler.
-    pub fn scheduler(&self) -> &Arc<dyn Scheduler> {
-        &self.scheduler
-    }
-
-    /// The provider used when a request names none.
+    /// The provider of jobs that name none.
     pub fn default_provider(&self) -> ProviderId {
         self.default_provider
     }
 
-    /// Validates `new`, stores the job and schedules it; the job is active when this
-    /// returns. On failure, nothing is left active or scheduled.
-    pub async fn create(&self, new: NewJob) -> Result<Job, PollingError> {
+    /// Validates and stores a new active job of `owner`, within `limits` (checked in the
+    /// same write), and sends its ticks of the coming minute, the first at once.
+    pub async fn create(
+        &self,
+        new: NewJob,
+        owner: Option<String>,
+        limits: Option<OwnerLimits>,
+    ) -> Result<Job, PollingError> {
         let symbols = validate(&new)?;
-        let pending = Job::new(
+        let now = Utc::now();
+        let mut job = Job::new(
             symbols,
             new.interval_secs,
             new.provider,
-            JobStatus::Pending,
-            Utc::now(),
-        );
-        self.jobs.create(&pending).await?;
-        if let Err(e) = self.scheduler.schedule(&pending).await {
-            // The scheduler removed any half-made rule; the job must go too.
-            if let Err(d) = self.jobs.delete(&pending.id).await {
-                error!(job_id = %pending.id, error = %d, "job left pending (pollers ignore it); delete it");
-            }
-            return Err(e.into());
-        }
-        let mut active = pending.clone();
-        active.status = JobStatus::Active;
-        active.version = pending.version + 1;
-        if let Err(e) = self.jobs.replace(&active, pending.version).await {
-            // Not activated: take the rule away first, and the job only once it is gone.
-            match self.scheduler.unschedule(&pending.id).await {
-                Ok(()) => {
-                    if let Err(d) = self.jobs.delete(&pending.id).await {
-                        error!(job_id = %pending.id, error = %d, "job left pending without a rule");
-                    }
-                }
-                Err(u) => {
-                    error!(job_id = %pending.id, error = %u, "rule of a pending job left behind (the poller ignores it)");
-                }
-            }
-            return Err(e.into());
-        }
-        info!(job_id = %active.id, symbols = active.symbols.len(), interval = active.interval_secs, "polling job created");
-        Ok(active)
-    }
-
-    /// The job `id`.
-    pub async fn get(&self, id: &JobId) -> Result<Job, PollingError> {
-        self.jobs
-            .get(id)
-            .await?
-            .ok_or_else(|| PollingError::NotFound(id.clone()))
-    }
-
-    /// One page of jobs (`limit` is clamped to 1..=[`MAX_PAGE`]).
-    pub async fn list(&self, limit: usize, cursor: Option<&str>) -> Result<JobPage, PollingError> {
-        Ok(self.jobs.list(limit.clamp(1, MAX_PAGE), cursor).await?)
-    }
-
-    /// Stops and deletes job `id`: paused first, then its rule removed, then the job.
-    /// If a step fails, the job is left paused (and retrying the delete finishes it).
-    pub async fn delete(&self, id: &JobId) -> Result<(), PollingError> {
-        update(&self.jobs, id, |job| {
-            if job.status == JobStatus::Active {
-                job.status = JobStatus::Paused;
-                true
-            } else {
-                false
-            }
-        })
-        .await?;
-        self.scheduler.unschedule(id).await?;
-        if self.jobs.delete(id).await? {
-            info!(job_id = %id, "polling job deleted");
-            Ok(())
-        } else {
-            Err(PollingError::NotFound(id.clone()))
-        }
-    }
-
-    /// Pauses job `id`: it stays stored but is not polled. Idempotent.
-    pub async fn pause(&self, id: &JobId) -> Result<Job, PollingError> {
-        let job = self
-            .update_job(id, |job| {
-                let change = job.status != JobStatus::Paused;
-                job.status = JobStatus::Paused;
-                change
-            })
-            .await?;
-        // A rule left behind only invokes a poller that does nothing for a paused job.
-        if let Err(e) = self.scheduler.unschedule(id).await {
-            warn!(job_id = %id, error = %e, "paused, but its rule could not be removed");
-        }
+            JobStatus::Active,
+            now,
+        )
+        .owned_by(owner);
+        let ticks = self.claim_window(&mut job, now);
+        self.jobs.create(&job, limits).await?;
+        self.send(&job, ticks, now).await;
+        info!(job_id = %job.id, symbols = job.symbols.len(), interval = job.interval_secs, "polling job created");
         Ok(job)
     }
 
-    /// Resumes job `id`: schedules it again, then marks it active. Idempotent.
-    pub async fn resume(&self, id: &JobId) -> Result<Job, PollingError> {
-        let job = self.get(id).await?;
-        self.scheduler.schedule(&job).await?;
-        let result = self
-            .update_job(id, |job| {
-                let change = job.status != JobStatus::Active;
-                if change {
-                    job.status = JobStatus::Active;
-                    // Due now: resuming does not replay the ticks missed while paused.
-                    job.next_run_at = Utc::now();
-                }
-                change
-            })
-            .await;
-        if result.is_err()
-            && let Err(e) = self.scheduler.unschedule(id).await
-        {
-            warn!(job_id = %id, error = %e, "resume failed and its rule could not be removed");
-        }
-        result
+    /// The job `id`, if `scope` sees it (else [`PollingError::NotFound`], as if absent).
+    pub async fn get(&self, scope: &Scope, id: &JobId) -> Result<Job, PollingError> {
+        self.jobs
+            .get(id)
+            .await?
+            .filter(|job| scope.sees(job))
+            .ok_or_else(|| PollingError::NotFound(id.clone()))
     }
 
-    async fn update_job(
+    /// One page of the jobs `scope` sees, newest first (`limit` is clamped to
+    /// 1..=[`MAX_PAGE`]).
+    pub async fn list(
         &self,
+        scope: &Scope,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<JobPage, PollingError> {
+        let owner = match scope {
+            Scope::All => None,
+            Scope::Owner(o) => Some(o.as_str()),
+        };
+        Ok(self
+            .jobs
+            .list(owner, limit.clamp(1, MAX_PAGE), cursor)
+            .await?)
+    }
+
+    /// Deletes job `id`: one write, conditional on the version read.
+    pub async fn delete(&self, scope: &Scope, id: &JobId) -> Result<(), PollingError> {
+        for _ in 0..WRITE_ATTEMPTS {
+            let job = self.get(scope, id).await?;
+            match self.jobs.delete(&job, job.version).await {
+                Ok(()) => {
+                    info!(job_id = %id, "polling job deleted");
+                    return Ok(());
+                }
+                Err(JobStoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(JobStoreError::Conflict.into())
+    }
+
+    /// Pauses job `id`: it stays stored but is no longer due. Idempotent.
+    pub async fn pause(&self, scope: &Scope, id: &JobId) -> Result<Job, PollingError> {
+        self.change_status(scope, id, JobStatus::Paused).await
+    }
+
+    /// Resumes job `id`: due at once (ticks missed while paused are not replayed).
+    /// Idempotent.
+    pub async fn resume(&self, scope: &Scope, id: &JobId) -> Result<Job, PollingError> {
+        self.change_status(scope, id, JobStatus::Active).await
+    }
+
+    /// Sets the status of job `id` in one write conditional on the version read, retrying
+    /// on a newer version; resuming claims and sends the coming minute's ticks.
+    async fn change_status(
+        &self,
+        scope: &Scope,
         id: &JobId,
-        change: impl FnMut(&mut Job) -> bool,
+        status: JobStatus,
     ) -> Result<Job, PollingError> {
-        update(&self.jobs, id, change).await
+        for _ in 0..WRITE_ATTEMPTS {
+            let job = self.get(scope, id).await?;
+            if job.status == status {
+                return Ok(job);
+            }
+            let now = Utc::now();
+            let mut changed = job.clone();
+            changed.status = status;
+            changed.version = job.version + 1;
+            changed.updated_at = now;
+            let ticks = if status == JobStatus::Active {
+                changed.next_run_at = now;
+                self.claim_window(&mut changed, now)
+            } else {
+                Vec::new()
+            };
+            match self.jobs.replace(&changed, job.version).await {
+                Ok(()) => {
+                    self.send(&changed, ticks, now).await;
+                    info!(job_id = %id, status = status.as_str(), "polling job status changed");
+                    return Ok(changed);
+                }
+                Err(JobStoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(JobStoreError::Conflict.into())
+    }
+
+    /// The ticks of `job` in the coming window (from its `next_run_at`), moving its
+    /// `next_run_at` past them: written with the job, they are claimed.
+    fn claim_window(&self, job: &mut Job, now: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+        let window_end =
+            now + chrono::Duration::from_std(self.settings.tick_window).unwrap_or_default();
+        let p = plan(job, now, window_end);
+        job.next_run_at = p.next_run_at;
+        p.ticks
+    }
+
+    /// Sends a job's claimed ticks. A failure is logged and counted, not returned: the job
+    /// is stored and the next wake-up carries on after the claimed window.
+    async fn send(&self, job: &Job, ticks: Vec<DateTime<Utc>>, now: DateTime<Utc>) {
+        if ticks.is_empty() {
+            return;
+        }
+        let count = ticks.len();
+        let delayed = group_ticks(&[(job.clone(), ticks)], now);
+        if let Err(e) = self.queue.send(&delayed).await {
+            self.metrics.count("PollTickNotSent", vec![]);
+            warn!(job_id = %job.id, ticks = count, error = %e, "the job's first ticks were not sent; it ticks from the next wake-up");
+        }
     }
 }

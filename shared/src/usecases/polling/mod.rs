@@ -1,35 +1,34 @@
-//! Polling jobs: their rules, and the two use cases built on them.
+//! Polling jobs: their rules, and the use cases built on them.
 //!
 //! - [`JobAdmin`] (`admin.rs`): creating, inspecting, pausing, resuming and deleting jobs,
-//!   for the API;
-//! - [`TickRunner`] (`ticks.rs`): running a job's due ticks when the scheduler invokes the
-//!   poller.
+//!   for the API, each change one conditional write;
+//! - [`WakeUp`] (`wakeup.rs`): once a minute, claims the ticks due in the coming minute and
+//!   hands them to the tick queue, then re-publishes undelivered events;
+//! - [`TickRunner`] (`ticks.rs`): runs one shared tick from the queue.
 //!
-//! Consistency between the job store and the scheduler, whatever call fails:
-//! - no rule without a job: a job is stored (as `pending`) before its rule is made, and
-//!   deleted only after its rule is gone;
-//! - no active job without a rule: a job becomes `active` only after its rule exists, and
-//!   is paused before its rule is removed.
-//!
-//! A tick is claimed before it runs, by a write conditional on the job's version that
-//! moves `next_run_at` on; a poller that loses the race skips the tick.
+//! The job store is the schedule: an active job is due through the store's index, a paused
+//! or deleted one is not, so there is nothing else to keep consistent. A tick is claimed
+//! before it is sent, by a write conditional on the job's version that moves `next_run_at`
+//! past the claimed window; a wake-up that loses the race skips the job, and a pause that
+//! loses it retries on the new version.
 
 mod admin;
+mod plan;
 mod ticks;
+mod wakeup;
 
-use std::sync::Arc;
 use std::time::Duration;
-
-use chrono::Utc;
 
 use crate::config::{ConfigError, Env};
 use crate::domain::bounded::check_bounded;
-use crate::domain::{Job, JobId, ProviderId, Symbol};
-use crate::jobs::{JobStore, JobStoreError};
-use crate::scheduler::{SchedulerError, TICK_WINDOW};
+use crate::domain::{JobId, ProviderId, Symbol};
+use crate::jobs::JobStoreError;
+use crate::scheduler::SchedulerError;
 
-pub use admin::JobAdmin;
-pub use ticks::{RunOutcome, RunReport, SymbolFailure, TickReport, TickRunner};
+pub use admin::{JobAdmin, Scope};
+pub use plan::{Plan, group_ticks, plan};
+pub use ticks::{RunOutcome, SymbolFailure, TickReport, TickRunner};
+pub use wakeup::{WakeUp, WakeUpReport};
 
 /// Shortest interval between two ticks, in seconds.
 pub const MIN_INTERVAL_SECS: u32 = 10;
@@ -42,6 +41,12 @@ pub const MAX_PAGE: usize = 100;
 
 /// How many times a read-modify-write is retried when a concurrent writer wins.
 const WRITE_ATTEMPTS: usize = 5;
+
+/// How long the wake-up claims ahead: one period of the `rate(1 minute)` rule.
+pub const TICK_WINDOW: Duration = Duration::from_secs(60);
+/// Extra look-ahead of a wake-up beyond [`TICK_WINDOW`], so a rule that fires a little late
+/// does not leave a tick to be claimed late by the next one.
+pub const WINDOW_OVERLAP: Duration = Duration::from_secs(5);
 
 /// What a new job asks for, before validation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,14 +66,17 @@ pub struct PollSettings {
     pub concurrency: usize,
     /// Finnhub calls per minute all pollers together may make (its free tier allows 60).
     pub finnhub_calls_per_minute: u32,
-    /// How far ahead of an invocation's start its due ticks are run ([`TICK_WINDOW`]).
+    /// How far ahead a wake-up claims ticks ([`TICK_WINDOW`]; shorter only in tests).
     pub tick_window: Duration,
+    /// How long before its invocation's deadline the poller starts nothing more.
+    pub deadline_margin: Duration,
 }
 
 impl PollSettings {
     /// `POLL_CONCURRENCY`, `POLL_FINNHUB_CALLS_PER_MINUTE` (Finnhub's free tier allows 60),
     /// `POLL_TICK_WINDOW_SECONDS` (default 60: the period of a `rate(1 minute)` rule; shorter
-    /// only in tests).
+    /// only in tests), `POLL_DEADLINE_MARGIN_MS` (default 2000: what an invocation keeps
+    /// in hand before its deadline).
     pub fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
         Ok(Self {
             concurrency: env.number("POLL_CONCURRENCY", 8, 1..=64)?,
@@ -78,6 +86,11 @@ impl PollSettings {
                 1..=100_000,
             )?,
             tick_window: Duration::from_secs(env.number("POLL_TICK_WINDOW_SECONDS", 60, 1..=60)?),
+            deadline_margin: Duration::from_millis(env.number(
+                "POLL_DEADLINE_MARGIN_MS",
+                2_000,
+                100..=60_000,
+            )?),
         })
     }
 }
@@ -88,6 +101,7 @@ impl Default for PollSettings {
             concurrency: 8,
             finnhub_calls_per_minute: 60,
             tick_window: TICK_WINDOW,
+            deadline_margin: Duration::from_secs(2),
         }
     }
 }
@@ -104,36 +118,9 @@ pub enum PollingError {
     /// The job store failed.
     #[error(transparent)]
     Store(#[from] JobStoreError),
-    /// The scheduler failed; the job was left consistent (see the module documentation).
+    /// The tick queue failed.
     #[error(transparent)]
     Scheduler(#[from] SchedulerError),
-}
-
-/// Reads job `id`, lets `change` modify it (returning whether it did), and writes it back
-/// conditionally, retrying when another writer got there first.
-async fn update(
-    jobs: &Arc<dyn JobStore>,
-    id: &JobId,
-    mut change: impl FnMut(&mut Job) -> bool,
-) -> Result<Job, PollingError> {
-    for _ in 0..WRITE_ATTEMPTS {
-        let mut job = jobs
-            .get(id)
-            .await?
-            .ok_or_else(|| PollingError::NotFound(id.clone()))?;
-        if !change(&mut job) {
-            return Ok(job);
-        }
-        let expected = job.version;
-        job.version += 1;
-        job.updated_at = Utc::now();
-        match jobs.replace(&job, expected).await {
-            Ok(()) => return Ok(job),
-            Err(JobStoreError::Conflict) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(JobStoreError::Conflict.into())
 }
 
 /// The rules of a job: 1 to [`MAX_SYMBOLS`] distinct symbols, an interval of

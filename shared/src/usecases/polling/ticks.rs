@@ -1,5 +1,14 @@
-//! Running a job's due ticks, for the poller.
+//! Running one shared tick from the queue, for the poller.
+//!
+//! 1. A tick past its expiry (older than its shortest interval) is dropped and counted.
+//! 2. A tick that cannot finish before the invocation's deadline (minus the margin) is not
+//!    started: its jobs' `last_error` says so, it is counted, and it is left in the queue
+//!    (reported as a failed batch item) so a later invocation runs it if it is still useful.
+//! 3. Otherwise each of its distinct symbols is fetched once, through the latest-price path
+//!    (concurrently, bounded, within the provider's call budget), and each job records the
+//!    tick with the failures of its own symbols.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -8,15 +17,18 @@ use futures::StreamExt;
 use serde::Serialize;
 use tracing::warn;
 
-use super::{PollSettings, PollingError, update};
-use crate::domain::{Job, JobId, JobStatus, ProviderId, Symbol};
-use crate::jobs::{JobStore, JobStoreError};
+use super::PollSettings;
+use crate::domain::{ProviderId, Symbol};
+use crate::jobs::JobStore;
 use crate::ratelimit::{Quota, RateLimiting};
+use crate::scheduler::Tick;
 use crate::telemetry::Metrics;
-use crate::usecases::{QuoteService, Republisher};
+use crate::usecases::QuoteService;
 
-/// Rows the re-publisher takes per batch after a run.
-const REPUBLISH_BATCH: usize = 100;
+/// Least time a tick is given: one that would have less before the deadline is not started.
+const MIN_TICK_TIME: Duration = Duration::from_secs(1);
+/// Job records written at once.
+const RECORD_CONCURRENCY: usize = 16;
 
 /// One symbol that could not be fetched in a tick.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -27,46 +39,35 @@ pub struct SymbolFailure {
     pub error: String,
 }
 
+/// What a tick came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunOutcome {
+    /// The symbols were fetched (some may have failed) and the jobs recorded.
+    Ran,
+    /// The tick was older than its interval: dropped, counted, not retried.
+    Dropped,
+    /// The invocation's deadline was too near: not started, left in the queue.
+    Skipped,
+}
+
 /// What one tick did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TickReport {
+    /// What it came to.
+    pub outcome: RunOutcome,
     /// When the tick was due.
     pub due_at: DateTime<Utc>,
     /// When it started.
     pub started_at: DateTime<Utc>,
+    /// Jobs it served.
+    pub jobs: usize,
+    /// Provider calls made (one per distinct symbol).
+    pub calls: usize,
     /// Symbols fetched, stored and published.
     pub fetched: usize,
     /// Symbols that failed; the others were still fetched.
     pub failures: Vec<SymbolFailure>,
-}
-
-/// What a poller invocation found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RunOutcome {
-    /// At least one tick ran.
-    Ran,
-    /// The job is active but no tick was due within the window.
-    NotDue,
-    /// The job is paused: nothing ran.
-    Paused,
-    /// The job's schedule is not confirmed yet: nothing ran.
-    Pending,
-    /// The job is gone: nothing ran.
-    Deleted,
-}
-
-/// What one poller invocation did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RunReport {
-    /// The job.
-    pub job_id: JobId,
-    /// What the invocation found and did.
-    pub outcome: RunOutcome,
-    /// The ticks run, in order.
-    pub ticks: Vec<TickReport>,
-    /// Undelivered events re-published afterwards.
-    pub republished: usize,
 }
 
 /// The tick-running use case.
@@ -74,7 +75,6 @@ pub struct RunReport {
 pub struct TickRunner {
     jobs: Arc<dyn JobStore>,
     quotes: QuoteService,
-    republisher: Republisher,
     limiter: Arc<RateLimiting>,
     settings: PollSettings,
     metrics: Metrics,
@@ -86,7 +86,6 @@ impl TickRunner {
     pub fn new(
         jobs: Arc<dyn JobStore>,
         quotes: QuoteService,
-        republisher: Republisher,
         limiter: Arc<RateLimiting>,
         settings: PollSettings,
         metrics: Metrics,
@@ -94,157 +93,196 @@ impl TickRunner {
         Self {
             jobs,
             quotes,
-            republisher,
             limiter,
             settings,
             metrics,
         }
     }
 
-    /// The same runner over another job store (tests inject failing adapters this way).
-    pub fn with_jobs(mut self, jobs: Arc<dyn JobStore>) -> Self {
-        self.jobs = jobs;
-        self
-    }
-
-    /// The same runner with other settings (tests shorten the tick window).
+    /// The same runner with other settings (tests change the deadline margin).
     pub fn with_settings(mut self, settings: PollSettings) -> Self {
         self.settings = settings;
         self
     }
 
-    /// One poller invocation for job `id`: runs every tick due before the end of the tick
-    /// window, each at its due time, then re-publishes undelivered events. Does nothing for
-    /// a job that is paused, pending or gone.
-    #[tracing::instrument(skip(self), fields(job_id = %id))]
-    pub async fn run(&self, id: &JobId) -> Result<RunReport, PollingError> {
-        let window_end = Utc::now()
-            + chrono::Duration::from_std(self.settings.tick_window)
-                .unwrap_or(chrono::Duration::seconds(60));
-        let mut report = RunReport {
-            job_id: id.clone(),
-            outcome: RunOutcome::NotDue,
-            ticks: Vec::new(),
-            republished: 0,
-        };
-        loop {
-            let Some(job) = self.jobs.get(id).await? else {
-                report.outcome = RunOutcome::Deleted;
-                break;
-            };
-            match job.status {
-                JobStatus::Active => {}
-                JobStatus::Paused => {
-                    report.outcome = RunOutcome::Paused;
-                    break;
-                }
-                JobStatus::Pending => {
-                    report.outcome = RunOutcome::Pending;
-                    break;
-                }
-            }
-            if job.next_run_at >= window_end {
-                break;
-            }
-            let now = Utc::now();
-            if job.next_run_at > now {
-                // Wait for it, then read the job again: it may have been paused meanwhile.
-                let wait = (job.next_run_at - now).to_std().unwrap_or_default();
-                tokio::time::sleep(wait).await;
-                continue;
-            }
-            let Some(claimed) = self.claim(&job, now).await? else {
-                continue;
-            };
-            let tick = self.tick(&claimed, job.next_run_at, now).await;
-            self.record_outcome(id, &tick).await;
-            report.outcome = RunOutcome::Ran;
-            report.ticks.push(tick);
-        }
-        match self.republisher.run(REPUBLISH_BATCH).await {
-            Ok(r) => report.republished = r.delivered,
-            Err(e) => warn!(error = %e, "re-publishing after the poll failed"),
-        }
-        Ok(report)
-    }
-
-    /// Takes the tick due at `job.next_run_at`: moves `next_run_at` on by whole intervals
-    /// (keeping the phase) past `now`. `None` when another poller took it first.
-    async fn claim(&self, job: &Job, now: DateTime<Utc>) -> Result<Option<Job>, PollingError> {
-        let interval = chrono::Duration::seconds(i64::from(job.interval_secs.max(1)));
-        let mut next = job.next_run_at + interval;
-        while next <= now {
-            next += interval;
-        }
-        let mut claimed = job.clone();
-        claimed.next_run_at = next;
-        claimed.last_run_at = Some(now);
-        claimed.run_count += 1;
-        claimed.updated_at = now;
-        claimed.version += 1;
-        match self.jobs.replace(&claimed, job.version).await {
-            Ok(()) => Ok(Some(claimed)),
-            Err(JobStoreError::Conflict) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    /// Fetches every symbol of `job` through the latest-price path, concurrently (bounded)
-    /// and within the provider's rate limit; a failing symbol does not stop the others.
-    async fn tick(
-        &self,
-        job: &Job,
-        due_at: DateTime<Utc>,
-        started_at: DateTime<Utc>,
-    ) -> TickReport {
+    /// Runs `tick`; `deadline` is the invocation's (none locally).
+    #[tracing::instrument(skip_all, fields(due_at = %tick.due_at, provider = %tick.provider))]
+    pub async fn run(&self, tick: &Tick, deadline: Option<Instant>) -> TickReport {
         let started = Instant::now();
-        let provider = job.provider;
-        // A symbol waits for the rate limit at most until the next tick is due.
-        let deadline = started + Duration::from_secs(u64::from(job.interval_secs));
-        let results: Vec<(Symbol, Result<(), String>)> =
-            futures::stream::iter(job.symbols.iter().cloned())
-                .map(|symbol| async move {
-                    let result = match self.pace(provider, deadline).await {
-                        Ok(()) => self
-                            .quotes
-                            .refresh(&symbol, provider)
-                            .await
-                            .map(|_| ())
-                            .map_err(|e| e.source.to_string()),
-                        Err(e) => Err(e),
-                    };
-                    (symbol, result)
-                })
-                .buffer_unordered(self.settings.concurrency.max(1))
-                .collect()
-                .await;
-        let dims = || vec![("Provider", provider.to_string())];
+        let started_at = Utc::now();
+        let dims = || vec![("Provider", tick.provider.to_string())];
         let mut report = TickReport {
-            due_at,
+            outcome: RunOutcome::Ran,
+            due_at: tick.due_at,
             started_at,
+            jobs: tick.jobs.len(),
+            calls: 0,
             fetched: 0,
             failures: Vec::new(),
         };
-        for (symbol, result) in results {
+        if started_at > tick.expires_at {
+            self.metrics
+                .amount("PollTickDropped", tick.jobs.len() as f64, dims());
+            warn!(
+                jobs = tick.jobs.len(),
+                "tick older than its interval dropped"
+            );
+            report.outcome = RunOutcome::Dropped;
+            return report;
+        }
+        let stop_at = deadline.map(|d| {
+            d.checked_sub(self.settings.deadline_margin)
+                .unwrap_or(started)
+        });
+        if stop_at.is_some_and(|s| started + MIN_TICK_TIME > s) {
+            report.outcome = RunOutcome::Skipped;
+            self.skip(tick, stop_at).await;
+            return report;
+        }
+        // A symbol waits for the call budget at most until the tick expires or the deadline.
+        let until_expiry = (tick.expires_at - started_at).to_std().unwrap_or_default();
+        let give_up = stop_at.map_or(started + until_expiry, |s| s.min(started + until_expiry));
+        // Collected first: a lazily mapped stream of borrowing futures is not `Send` enough
+        // for a spawned task.
+        let fetches: Vec<_> = tick
+            .symbols
+            .iter()
+            .enumerate()
+            .map(|(i, symbol)| async move { (i, self.fetch(symbol, tick.provider, give_up).await) })
+            .collect();
+        let results: HashMap<usize, Result<(), String>> = futures::stream::iter(fetches)
+            .buffer_unordered(self.settings.concurrency.max(1))
+            .collect()
+            .await;
+        report.calls = results.len();
+        for (i, result) in &results {
             match result {
                 Ok(()) => report.fetched += 1,
                 Err(error) => {
                     self.metrics.count("PollSymbolFailed", dims());
-                    warn!(job_id = %job.id, %symbol, %error, "symbol not polled");
-                    report.failures.push(SymbolFailure { symbol, error });
+                    let symbol = tick.symbols[*i].clone();
+                    warn!(%symbol, %error, "symbol not polled");
+                    report.failures.push(SymbolFailure {
+                        symbol,
+                        error: error.clone(),
+                    });
                 }
             }
         }
         report.failures.sort_by(|a, b| a.symbol.cmp(&b.symbol));
+        self.record(tick, started_at, |indexes| {
+            let errors: Vec<String> = indexes
+                .iter()
+                .filter_map(|&i| {
+                    let i = usize::from(i);
+                    match results.get(&i) {
+                        Some(Err(e)) => Some(format!("{}: {e}", tick.symbols[i])),
+                        _ => None,
+                    }
+                })
+                .collect();
+            (!errors.is_empty()).then(|| errors.join("; "))
+        })
+        .await;
         self.metrics.count("PollTick", dims());
         self.metrics.millis(
             "PollTickLatency",
             started.elapsed().as_secs_f64() * 1000.0,
             dims(),
         );
-        let late = (started_at - due_at).num_milliseconds().max(0);
+        let late = (started_at - tick.due_at).num_milliseconds().max(0);
         self.metrics.millis("PollTickDelay", late as f64, dims());
         report
+    }
+
+    /// One symbol: paced, then fetched, giving up at `give_up`.
+    async fn fetch(
+        &self,
+        symbol: &Symbol,
+        provider: ProviderId,
+        give_up: Instant,
+    ) -> Result<(), String> {
+        self.pace(provider, give_up).await?;
+        let left = give_up.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, self.quotes.refresh(symbol, provider)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(e.source.to_string()),
+            Err(_) => Err("not fetched before the invocation's deadline".into()),
+        }
+    }
+
+    /// Records on every job of `tick` that it was skipped for the deadline, as far as the
+    /// time left allows.
+    async fn skip(&self, tick: &Tick, stop_at: Option<Instant>) {
+        self.metrics.amount(
+            "PollTickSkipped",
+            tick.jobs.len() as f64,
+            vec![("Provider", tick.provider.to_string())],
+        );
+        warn!(
+            jobs = tick.jobs.len(),
+            "tick skipped: the invocation's deadline is too near"
+        );
+        let message = format!(
+            "tick due {} skipped: the poller's invocation deadline was too near; left in the queue",
+            tick.due_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        );
+        let write = self.record_all(tick, None, |_| Some(message.clone()));
+        // The records themselves must not overrun the deadline either; the margin is theirs.
+        let budget = stop_at.map_or(Duration::from_secs(5), |_| {
+            self.settings.deadline_margin / 2
+        });
+        if tokio::time::timeout(budget, write).await.is_err() {
+            warn!("skipped tick not recorded on every job before the deadline");
+        }
+    }
+
+    async fn record(
+        &self,
+        tick: &Tick,
+        ran_at: DateTime<Utc>,
+        error_of: impl Fn(&[u16]) -> Option<String>,
+    ) {
+        self.record_all(tick, Some(ran_at), error_of).await;
+    }
+
+    /// Writes each job's outcome: a run (`ran_at`) or only `last_error` (a skip).
+    async fn record_all(
+        &self,
+        tick: &Tick,
+        ran_at: Option<DateTime<Utc>>,
+        error_of: impl Fn(&[u16]) -> Option<String>,
+    ) {
+        let writes: Vec<_> = tick
+            .jobs
+            .iter()
+            .map(|job| {
+                let error = error_of(&job.symbols);
+                async move {
+                    let result = match ran_at {
+                        Some(at) => self.jobs.record_tick(&job.id, at, error.as_deref()).await,
+                        None => match self.jobs.get(&job.id).await {
+                            Ok(Some(mut stored)) => {
+                                let version = stored.version;
+                                stored.last_error = error;
+                                stored.version += 1;
+                                self.jobs.replace(&stored, version).await.map(|()| true)
+                            }
+                            Ok(None) => Ok(false),
+                            Err(e) => Err(e),
+                        },
+                    };
+                    if let Err(e) = result {
+                        warn!(job_id = %job.id, error = %e, "tick outcome not recorded");
+                    }
+                }
+            })
+            .collect();
+        futures::stream::iter(writes)
+            .buffer_unordered(RECORD_CONCURRENCY)
+            .collect::<Vec<()>>()
+            .await;
     }
 
     /// Waits until the provider's rate limit allows one more call, or fails at `deadline`.
@@ -275,27 +313,6 @@ impl TickRunner {
                 ));
             }
             tokio::time::sleep(wait).await;
-        }
-    }
-
-    /// Writes the tick's outcome (`last_error`) onto the job, retrying on conflicts.
-    async fn record_outcome(&self, id: &JobId, tick: &TickReport) {
-        let error = (!tick.failures.is_empty()).then(|| {
-            tick.failures
-                .iter()
-                .map(|f| format!("{}: {}", f.symbol, f.error))
-                .collect::<Vec<_>>()
-                .join("; ")
-        });
-        let result = update(&self.jobs, id, |job| {
-            let change = job.last_error != error;
-            job.last_error.clone_from(&error);
-            change
-        })
-        .await;
-        match result {
-            Ok(_) | Err(PollingError::NotFound(_)) => {}
-            Err(e) => warn!(job_id = %id, error = %e, "tick outcome not recorded"),
         }
     }
 }

@@ -1,0 +1,244 @@
+//! The wake-up: what the one-minute rule runs.
+//!
+//! 1. Reads the jobs due before the end of the coming window (the tick window plus a small
+//!    overlap) through the store's index of due jobs.
+//! 2. Claims each job's ticks in the window with one conditional write per job (a job
+//!    another writer changed meanwhile is skipped: it was claimed, paused or deleted).
+//! 3. Sends the claimed ticks, grouped into shared ticks, to the tick queue, each delayed
+//!    by its offset from now.
+//! 4. Re-publishes undelivered events, whether or not any job exists.
+//!
+//! Nothing is started that cannot finish before the invocation's deadline minus the margin:
+//! jobs not claimed by then stay due for the next wake-up, and the re-publisher stops.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use serde::Serialize;
+use tracing::{info, warn};
+
+use super::plan::{group_ticks, plan};
+use super::{PollSettings, PollingError, WINDOW_OVERLAP};
+use crate::domain::{Job, JobStatus};
+use crate::jobs::{JobStore, JobStoreError};
+use crate::scheduler::TickQueue;
+use crate::telemetry::Metrics;
+use crate::usecases::Republisher;
+
+/// Rows the re-publisher takes per batch.
+const REPUBLISH_BATCH: usize = 100;
+/// Claims in flight at once.
+const CLAIM_CONCURRENCY: usize = 32;
+
+/// What one wake-up did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct WakeUpReport {
+    /// Jobs the due index returned.
+    pub due_jobs: usize,
+    /// Jobs whose ticks this wake-up claimed.
+    pub claimed_jobs: usize,
+    /// Job-ticks claimed.
+    pub ticks: usize,
+    /// Shared ticks (messages) sent.
+    pub messages: usize,
+    /// Job-ticks dropped because they were older than their job's interval.
+    pub dropped: u64,
+    /// Jobs left due because the deadline was near.
+    pub left_due: usize,
+    /// Jobs another writer changed first.
+    pub conflicts: usize,
+    /// Milliseconds from the start to the last claim.
+    pub claim_ms: u64,
+    /// Undelivered events re-published.
+    pub republished: usize,
+}
+
+/// The wake-up use case.
+#[derive(Clone)]
+pub struct WakeUp {
+    jobs: Arc<dyn JobStore>,
+    queue: Arc<dyn TickQueue>,
+    republisher: Republisher,
+    settings: PollSettings,
+    metrics: Metrics,
+}
+
+enum Claim {
+    Claimed(Job, Vec<DateTime<Utc>>, u64),
+    Nothing,
+    Conflict,
+    LeftDue,
+}
+
+impl WakeUp {
+    /// A wake-up over the given ports.
+    pub fn new(
+        jobs: Arc<dyn JobStore>,
+        queue: Arc<dyn TickQueue>,
+        republisher: Republisher,
+        settings: PollSettings,
+        metrics: Metrics,
+    ) -> Self {
+        Self {
+            jobs,
+            queue,
+            republisher,
+            settings,
+            metrics,
+        }
+    }
+
+    /// The same wake-up over another queue (the benchmarks measure through SQS this way).
+    pub fn with_queue(mut self, queue: Arc<dyn TickQueue>) -> Self {
+        self.queue = queue;
+        self
+    }
+
+    /// One wake-up; `deadline` is the invocation's (none locally).
+    #[tracing::instrument(skip_all)]
+    pub async fn run(&self, deadline: Option<Instant>) -> Result<WakeUpReport, PollingError> {
+        let started = Instant::now();
+        let stop_at = deadline.map(|d| {
+            d.checked_sub(self.settings.deadline_margin)
+                .unwrap_or(started)
+        });
+        let mut report = WakeUpReport::default();
+        let now = Utc::now();
+        let window = self.settings.tick_window + WINDOW_OVERLAP;
+        let window_end = now + chrono::Duration::from_std(window).unwrap_or_default();
+        let claimed = match self.jobs.due(window_end).await {
+            Ok(due) => {
+                report.due_jobs = due.len();
+                self.claim_all(due, now, window_end, stop_at, &mut report)
+                    .await
+            }
+            Err(e) => {
+                // The re-publisher still runs: it does not depend on the job store.
+                warn!(error = %e, "due jobs could not be read");
+                let republished = self.republish(stop_at).await;
+                info!(republished, "wake-up re-published without claiming");
+                return Err(e.into());
+            }
+        };
+        report.claim_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let ticks = group_ticks(&claimed, Utc::now());
+        report.messages = ticks.len();
+        let sent = self.queue.send(&ticks).await;
+        if let Err(e) = &sent {
+            self.metrics.count("PollTickNotSent", vec![]);
+            warn!(error = %e, "claimed ticks not sent");
+        }
+        self.metrics
+            .amount("PollTicksClaimed", report.ticks as f64, vec![]);
+        if report.dropped > 0 {
+            self.metrics
+                .amount("PollTickDropped", report.dropped as f64, vec![]);
+        }
+        if report.left_due > 0 {
+            self.metrics
+                .amount("PollTickSkipped", report.left_due as f64, vec![]);
+        }
+        self.metrics
+            .millis("PollWakeUpClaim", report.claim_ms as f64, vec![]);
+        report.republished = self.republish(stop_at).await;
+        info!(?report, "wake-up finished");
+        sent.map(|()| report).map_err(Into::into)
+    }
+
+    async fn claim_all(
+        &self,
+        due: Vec<Job>,
+        now: DateTime<Utc>,
+        window_end: DateTime<Utc>,
+        stop_at: Option<Instant>,
+        report: &mut WakeUpReport,
+    ) -> Vec<(Job, Vec<DateTime<Utc>>)> {
+        // Collected first: a lazily mapped stream of borrowing futures is not `Send` enough
+        // for a spawned task.
+        let claims: Vec<_> = due
+            .into_iter()
+            .map(|job| self.claim(job, now, window_end, stop_at))
+            .collect();
+        let results: Vec<Result<Claim, JobStoreError>> = futures::stream::iter(claims)
+            .buffer_unordered(CLAIM_CONCURRENCY)
+            .collect()
+            .await;
+        let mut claimed = Vec::new();
+        for result in results {
+            match result {
+                Ok(Claim::Claimed(job, ticks, dropped)) => {
+                    report.claimed_jobs += 1;
+                    report.ticks += ticks.len();
+                    report.dropped += dropped;
+                    claimed.push((job, ticks));
+                }
+                Ok(Claim::Nothing) => {}
+                Ok(Claim::Conflict) => report.conflicts += 1,
+                Ok(Claim::LeftDue) => report.left_due += 1,
+                Err(e) => {
+                    warn!(error = %e, "a job's ticks could not be claimed; it stays due");
+                    report.left_due += 1;
+                }
+            }
+        }
+        claimed
+    }
+
+    async fn claim(
+        &self,
+        job: Job,
+        now: DateTime<Utc>,
+        window_end: DateTime<Utc>,
+        stop_at: Option<Instant>,
+    ) -> Result<Claim, JobStoreError> {
+        let mut job = job;
+        // The index is read eventually consistently: on a conflict, the job is read again
+        // (consistently) once, so a stale read does not cost it a minute of ticks.
+        for attempt in 0..2 {
+            if stop_at.is_some_and(|s| Instant::now() >= s) {
+                return Ok(Claim::LeftDue);
+            }
+            if job.status != JobStatus::Active {
+                return Ok(Claim::Nothing);
+            }
+            let p = plan(&job, now, window_end);
+            if p.ticks.is_empty() && p.dropped == 0 {
+                return Ok(Claim::Nothing);
+            }
+            let mut claimed = job.clone();
+            claimed.next_run_at = p.next_run_at;
+            claimed.version += 1;
+            match self.jobs.replace(&claimed, job.version).await {
+                Ok(()) => return Ok(Claim::Claimed(claimed, p.ticks, p.dropped)),
+                Err(JobStoreError::Conflict) if attempt == 0 => match self.jobs.get(&job.id).await?
+                {
+                    Some(fresh) => job = fresh,
+                    None => return Ok(Claim::Nothing),
+                },
+                Err(JobStoreError::Conflict) => return Ok(Claim::Conflict),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Claim::Conflict)
+    }
+
+    /// Re-publishes undelivered events until none are due or `stop_at`.
+    async fn republish(&self, stop_at: Option<Instant>) -> usize {
+        let budget = stop_at
+            .map(|s| s.saturating_duration_since(Instant::now()))
+            .unwrap_or(Duration::from_secs(50));
+        match tokio::time::timeout(budget, self.republisher.run(REPUBLISH_BATCH)).await {
+            Ok(Ok(r)) => r.delivered,
+            Ok(Err(e)) => {
+                warn!(error = %e, "re-publishing failed");
+                0
+            }
+            Err(_) => {
+                warn!("re-publishing stopped at the invocation's deadline");
+                0
+            }
+        }
+    }
+}
