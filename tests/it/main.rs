@@ -9,6 +9,7 @@
 
 mod api_keys;
 mod bad_input;
+mod encrypted_links;
 mod event_source;
 mod faults;
 mod finnhub_provider;

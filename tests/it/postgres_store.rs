@@ -7,7 +7,7 @@ use harness::postgres::TestDb;
 use market_data::domain::{FetchedQuote, Symbol};
 use market_data::providers::Simulated;
 use market_data::store::DatabaseConfig;
-use market_data::store::{MIGRATIONS, PostgresStore, PriceStore};
+use market_data::store::{MIGRATIONS, PostgresStore, PriceStore, SslMode};
 use rust_decimal::Decimal;
 use secrecy::SecretString;
 use uuid::Uuid;
@@ -17,6 +17,8 @@ fn store_for(db: &TestDb) -> PostgresStore {
         url: SecretString::from(db.url.clone()),
         pool_size: 4,
         migrate_on_start: false,
+        ssl_mode: SslMode::Prefer,
+        ca_file: None,
     })
     .expect("store")
 }
@@ -234,6 +236,8 @@ async fn an_unreachable_database_is_unavailable_not_a_hang() {
         url: SecretString::from(format!("postgres://postgres@127.0.0.1:{port}/x")),
         pool_size: 1,
         migrate_on_start: false,
+        ssl_mode: SslMode::Prefer,
+        ca_file: None,
     })
     .unwrap();
     let err = store.ping().await.unwrap_err();
