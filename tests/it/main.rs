@@ -17,6 +17,7 @@ mod fuzz_bodies;
 mod http_edge;
 mod kafka_events;
 mod latest_price;
+mod least_privilege;
 mod ma_consumer;
 mod metrics;
 mod msk_iam;
