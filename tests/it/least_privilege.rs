@@ -1,4 +1,4 @@
-//! The functions' database roles (`migrations/roles.sql`, run by the owner after the
+//! The functions' database roles (`migrations/bootstrap/roles.sql`, run by the owner after the
 //! migrations): each function works with its own role, and no role may run DDL or write what
 //! its function does not write.
 
@@ -16,7 +16,7 @@ use secrecy::SecretString;
 use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
-const ROLES_SQL: &str = include_str!("../../migrations/roles.sql");
+const ROLES_SQL: &str = include_str!("../../migrations/bootstrap/roles.sql");
 const ROLES: [&str; 3] = ["mdb_api", "mdb_consumer", "mdb_poller"];
 
 /// A fresh database, migrated by its owner, with the roles bootstrapped (twice: the bootstrap

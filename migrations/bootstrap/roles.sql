@@ -2,7 +2,7 @@
 -- numbered files, run by the owner); run this as the owner of the tables (on RDS: the master
 -- user) AFTER the migrations, and again after any migration that adds a table:
 --
---   psql "$OWNER_URL" -v ON_ERROR_STOP=1 -f migrations/roles.sql
+--   psql "$OWNER_URL" -v ON_ERROR_STOP=1 -f migrations/bootstrap/roles.sql
 --
 -- Idempotent: roles are created when missing, grants repeat harmlessly. It creates LOGIN roles
 -- without a password; give each one a password (ALTER ROLE mdb_api PASSWORD '…') and its
