@@ -26,6 +26,7 @@ pub mod services;
 pub mod single_flight;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 pub mod usecases;
 
 pub use config::Config;

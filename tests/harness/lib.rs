@@ -16,6 +16,7 @@ pub mod postgres;
 pub mod price_events;
 pub mod proxy;
 pub mod redis;
+pub mod tls;
 
 pub use app::TestApp;
 pub use fake_finnhub::{FakeFinnhub, Reply};

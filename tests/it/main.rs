@@ -10,6 +10,7 @@
 mod api_keys;
 mod bad_input;
 mod distinct_quotes;
+mod encrypted_links;
 mod event_source;
 mod failover;
 mod exact_prices;
@@ -20,6 +21,7 @@ mod http_edge;
 mod implausible_quotes;
 mod kafka_events;
 mod latest_price;
+mod least_privilege;
 mod ma_consumer;
 mod metrics;
 mod msk_iam;

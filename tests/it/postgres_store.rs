@@ -7,7 +7,7 @@ use harness::postgres::TestDb;
 use market_data::domain::{FetchedQuote, Symbol};
 use market_data::providers::Simulated;
 use market_data::store::DatabaseConfig;
-use market_data::store::{MIGRATIONS, PostgresStore, PriceStore};
+use market_data::store::{MIGRATIONS, PostgresStore, PriceStore, SslMode};
 use rust_decimal::Decimal;
 use secrecy::SecretString;
 use uuid::Uuid;
@@ -18,6 +18,8 @@ fn store_for(db: &TestDb) -> PostgresStore {
         pool_size: 4,
         migrate_on_start: false,
         timeout: Duration::from_secs(6),
+        ssl_mode: SslMode::Prefer,
+        ca_file: None,
     })
     .expect("store")
 }
@@ -236,6 +238,8 @@ async fn an_unreachable_database_is_unavailable_not_a_hang() {
         pool_size: 1,
         migrate_on_start: false,
         timeout: Duration::from_secs(6),
+        ssl_mode: SslMode::Prefer,
+        ca_file: None,
     })
     .unwrap();
     let err = store.ping().await.unwrap_err();

@@ -18,6 +18,7 @@ fn cache_at(url: &str, prefix: &str, retention: Duration) -> RedisCache {
         url: SecretString::from(url.to_owned()),
         key_prefix: prefix.to_owned(),
         timeout: Duration::from_millis(250),
+        ca_file: None,
     })
     .expect("a valid URL");
     RedisCache::new(connection, retention)

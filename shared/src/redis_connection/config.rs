@@ -1,6 +1,11 @@
 //! Settings of the Redis connection: `REDIS_URL` (or `REDIS_URL_SECRET_ID`),
-//! `REDIS_KEY_PREFIX`, `REDIS_TIMEOUT_MS`.
+//! `REDIS_KEY_PREFIX`, `REDIS_TIMEOUT_MS`, `REDIS_CA_FILE`.
+//!
+//! ElastiCache with encryption in transit and an AUTH token is `rediss://:TOKEN@host:port`:
+//! its certificate chains to Amazon's public CAs, which the webpki roots hold. A server with a
+//! CA of its own (a local `redis-server` with TLS) is trusted through `REDIS_CA_FILE`.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -16,6 +21,8 @@ pub struct RedisConfig {
     pub key_prefix: String,
     /// Longest wait for any one Redis operation; past it the cache counts as a miss.
     pub timeout: Duration,
+    /// The CAs that verify a `rediss://` server instead of the webpki roots (PEM).
+    pub ca_file: Option<PathBuf>,
 }
 
 impl RedisConfig {
@@ -32,10 +39,22 @@ impl RedisConfig {
             return Ok(None);
         };
         check_scheme("REDIS_URL", url.expose_secret(), &["redis", "rediss"])?;
+        let ca_file = env.get("REDIS_CA_FILE").map(PathBuf::from);
+        if let Some(path) = &ca_file {
+            if !url.expose_secret().starts_with("rediss://") {
+                return Err(ConfigError::invalid(
+                    "REDIS_CA_FILE",
+                    "is set but REDIS_URL is not a rediss:// (TLS) URL",
+                ));
+            }
+            crate::tls::read_pem_file(path)
+                .map_err(|e| ConfigError::invalid("REDIS_CA_FILE", e))?;
+        }
         Ok(Some(Self {
             url,
             key_prefix: env.get("REDIS_KEY_PREFIX").unwrap_or_else(|| "mdb:".into()),
             timeout: Duration::from_millis(env.number("REDIS_TIMEOUT_MS", 250, 1..=60_000)?),
+            ca_file,
         }))
     }
 
@@ -75,5 +94,28 @@ mod tests {
             .unwrap();
         assert_eq!(c.key_prefix, "mdb:");
         assert_eq!(c.timeout, Duration::from_millis(250));
+        assert_eq!(c.ca_file, None);
+    }
+
+    #[tokio::test]
+    async fn a_ca_file_needs_a_tls_url_and_a_readable_file() {
+        let err = load(&[
+            ("REDIS_URL", "redis://127.0.0.1:6379"),
+            ("REDIS_CA_FILE", "/nonexistent/ca.pem"),
+        ])
+        .await
+        .unwrap_err();
+        assert!(err.to_string().contains("not a rediss://"), "{err}");
+        let err = load(&[
+            ("REDIS_URL", "rediss://127.0.0.1:6379"),
+            ("REDIS_CA_FILE", "/nonexistent/ca.pem"),
+        ])
+        .await
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("REDIS_CA_FILE: /nonexistent/ca.pem"),
+            "{err}"
+        );
     }
 }

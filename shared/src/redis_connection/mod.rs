@@ -15,11 +15,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use secrecy::ExposeSecret;
 
 use crate::cause::Cause;
 
 mod config;
+mod tls;
 
 pub use config::RedisConfig;
 
@@ -49,8 +49,7 @@ impl RedisConnection {
     /// A connection to the server of `config`. Does not connect yet; fails only on a
     /// malformed URL (without quoting it: it may hold a password).
     pub fn open(config: &RedisConfig) -> Result<Self, RedisFailure> {
-        let client = redis::Client::open(config.url.expose_secret())
-            .map_err(|e| RedisFailure(Cause::msg(format!("invalid REDIS_URL: {:?}", e.kind()))))?;
+        let client = tls::client(config)?;
         let manager_config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(config.timeout))
             .set_response_timeout(Some(config.timeout))
@@ -139,6 +138,7 @@ mod tests {
             url: SecretString::from(url.to_owned()),
             key_prefix: "t:".into(),
             timeout: Duration::from_millis(100),
+            ca_file: None,
         }
     }
 

@@ -13,7 +13,7 @@ mod raw;
 pub use memory::{MemoryPointStore, MemoryStore};
 pub use migrations::{MIGRATIONS, Migration};
 pub use points::{AppliedBatch, ConsumedBatch, DeadLetter, HistoryQuery, PointStore};
-pub use postgres::{DatabaseConfig, PostgresStore};
+pub use postgres::{DatabaseConfig, PostgresStore, SslMode};
 pub use raw::PriceStore;
 
 use crate::cause::Cause;

@@ -1,11 +1,38 @@
 //! Settings of the PostgreSQL store: `DATABASE_URL` (or `DATABASE_SECRET_ID`, a URL or an
-//! RDS-format secret), `DATABASE_POOL_SIZE`, `DATABASE_MIGRATE_ON_START`, `DATABASE_TIMEOUT_MS`.
+//! RDS-format secret), `DATABASE_POOL_SIZE`, `DATABASE_MIGRATE_ON_START`, `DATABASE_TIMEOUT_MS`,
+//! and TLS: the URL's `sslmode` (default `require` on AWS Lambda, `prefer` elsewhere) and
+//! `DATABASE_CA_FILE`.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::{ConfigError, Env, SecretField, check_scheme};
+
+/// Whether and how the connection is encrypted: the URL's `sslmode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SslMode {
+    /// Plain TCP, never TLS.
+    Disable,
+    /// TLS when the server offers it, plain TCP when it does not; the server's certificate is
+    /// not verified (as libpq's `prefer`): whoever can answer "no TLS" in its place could read
+    /// the traffic anyway, so this only keeps out passive listeners.
+    Prefer,
+    /// TLS or no connection, and the server's certificate must chain to the trusted CAs and
+    /// name the host connected to (what libpq calls `verify-full`).
+    Require,
+}
+
+impl SslMode {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Disable => "disable",
+            Self::Prefer => "prefer",
+            Self::Require => "require",
+        }
+    }
+}
 
 /// PostgreSQL settings.
 #[derive(Debug, Clone)]
@@ -19,6 +46,11 @@ pub struct DatabaseConfig {
     /// Client-side bound on one store call (check-out and statements): the server's
     /// statement timeout cannot fire on a connection whose network silently died.
     pub timeout: Duration,
+    /// TLS: the URL's `sslmode`, else `require` on AWS Lambda and `prefer` elsewhere.
+    pub ssl_mode: SslMode,
+    /// The CAs that verify the server under `require` (`DATABASE_CA_FILE`, PEM); `None` is the
+    /// RDS CA bundle built into the binary.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl DatabaseConfig {
@@ -30,8 +62,22 @@ impl DatabaseConfig {
         else {
             return Ok(None);
         };
+        let url = url_from_secret(raw)?;
+        // On Lambda the database is RDS, reached over a network the function does not own.
+        let on_aws = env.get("AWS_LAMBDA_FUNCTION_NAME").is_some();
+        let ssl_mode = match ssl_mode_in_url(url.expose_secret())? {
+            Some(mode) => mode,
+            None if on_aws => SslMode::Require,
+            None => SslMode::Prefer,
+        };
+        let ca_file = env.get("DATABASE_CA_FILE").map(PathBuf::from);
+        if let Some(path) = &ca_file {
+            // Checked now, so a bad file stops the start and not every later connection.
+            crate::tls::read_pem_file(path)
+                .map_err(|e| ConfigError::invalid("DATABASE_CA_FILE", e))?;
+        }
         Ok(Some(Self {
-            url: url_from_secret(raw)?,
+            url,
             pool_size: env.number("DATABASE_POOL_SIZE", 8, 1..=256)?,
             migrate_on_start: env.flag("DATABASE_MIGRATE_ON_START", false)?,
             timeout: Duration::from_millis(env.number(
@@ -39,12 +85,47 @@ impl DatabaseConfig {
                 6_000,
                 100..=600_000,
             )?),
+            ssl_mode,
+            ca_file,
         }))
     }
 
     /// What the runner's banner and `/ready` show (no host: it may be in the URL's secret).
     pub fn describe(&self) -> String {
-        format!("postgres (pool of {})", self.pool_size)
+        format!(
+            "postgres (pool of {}, sslmode {})",
+            self.pool_size,
+            self.ssl_mode.as_str()
+        )
+    }
+}
+
+/// The `sslmode` of a `postgres://` URL's query, if it names one. Only the modes the client
+/// implements are accepted: `verify-full` and friends would otherwise fail later, inside
+/// `tokio-postgres`, with a message that does not name the variable.
+fn ssl_mode_in_url(url: &str) -> Result<Option<SslMode>, ConfigError> {
+    let Some((_, query)) = url.split_once('?') else {
+        return Ok(None);
+    };
+    let Some(value) = query
+        .rsplit('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(key, _)| *key == "sslmode")
+        .map(|(_, value)| value)
+    else {
+        return Ok(None);
+    };
+    match value {
+        "disable" => Ok(Some(SslMode::Disable)),
+        "prefer" => Ok(Some(SslMode::Prefer)),
+        "require" => Ok(Some(SslMode::Require)),
+        other => Err(ConfigError::invalid(
+            "DATABASE_URL",
+            format!(
+                "sslmode {other:?} is not supported: use disable, prefer or require \
+                 (require verifies the server's certificate and host name)"
+            ),
+        )),
     }
 }
 
@@ -174,6 +255,68 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!(c.timeout, Duration::from_millis(750));
+    }
+
+    #[tokio::test]
+    async fn sslmode_comes_from_the_url_and_defaults_to_require_on_lambda() {
+        let mode = |pairs: &'static [(&'static str, &'static str)]| async move {
+            load(pairs).await.unwrap().unwrap().ssl_mode
+        };
+        assert_eq!(
+            mode(&[("DATABASE_URL", "postgres://h/db")]).await,
+            SslMode::Prefer
+        );
+        assert_eq!(
+            mode(&[
+                ("DATABASE_URL", "postgres://h/db"),
+                ("AWS_LAMBDA_FUNCTION_NAME", "price-api")
+            ])
+            .await,
+            SslMode::Require
+        );
+        assert_eq!(
+            mode(&[
+                (
+                    "DATABASE_URL",
+                    "postgres://h/db?application_name=x&sslmode=disable"
+                ),
+                ("AWS_LAMBDA_FUNCTION_NAME", "price-api")
+            ])
+            .await,
+            SslMode::Disable
+        );
+        // An RDS secret's URL has no sslmode: on Lambda it is required.
+        assert_eq!(
+            mode(&[
+                ("DATABASE_SECRET_ID", "rds"),
+                ("AWS_LAMBDA_FUNCTION_NAME", "ma-consumer")
+            ])
+            .await,
+            SslMode::Require
+        );
+    }
+
+    #[tokio::test]
+    async fn unsupported_sslmodes_and_unreadable_ca_files_name_their_variable() {
+        let err = load(&[("DATABASE_URL", "postgres://h/db?sslmode=verify-full")])
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("DATABASE_URL: sslmode \"verify-full\""),
+            "{err}"
+        );
+        let err = load(&[
+            ("DATABASE_URL", "postgres://h/db"),
+            ("DATABASE_CA_FILE", "/nonexistent/ca.pem"),
+        ])
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("DATABASE_CA_FILE: /nonexistent/ca.pem"),
+            "{err}"
+        );
     }
 
     #[tokio::test]

@@ -21,13 +21,13 @@ use rust_decimal::Decimal;
 use secrecy::ExposeSecret;
 use tokio::time::error::Elapsed;
 use tokio::time::{Instant, timeout_at};
-use tokio_postgres::NoTls;
 use uuid::Uuid;
 
 mod config;
 mod points;
+mod tls;
 
-pub use config::DatabaseConfig;
+pub use config::{DatabaseConfig, SslMode};
 
 use crate::cause::Cause;
 use crate::domain::{FetchedQuote, PriceEvent, Symbol};
@@ -63,6 +63,7 @@ impl PostgresStore {
         let mut pg = tokio_postgres::Config::from_str(config.url.expose_secret()).map_err(|e| {
             StoreError::Unavailable(Cause::msg(format!("invalid DATABASE_URL: {e}")))
         })?;
+        pg.ssl_mode(tls::client_mode(config.ssl_mode));
         if pg.get_connect_timeout().is_none() {
             pg.connect_timeout(CONNECT_TIMEOUT);
         }
@@ -83,7 +84,7 @@ impl PostgresStore {
         }
         let manager = Manager::from_config(
             pg,
-            NoTls,
+            tls::connector(config)?,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Verified,
             },
@@ -110,10 +111,7 @@ impl PostgresStore {
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
-        self.pool
-            .get()
-            .await
-            .map_err(|e| StoreError::Unavailable(Cause::new(e)))
+        self.pool.get().await.map_err(pool_error)
     }
 
     /// A pooled connection, and the instant by which the call using it must be done
@@ -342,6 +340,31 @@ fn describe(e: &tokio_postgres::Error) -> String {
             None => e.to_string(),
         },
     }
+}
+
+/// A connection the pool could not hand out, shown with every cause in its chain: deadpool
+/// and `tokio-postgres` alone say "error performing TLS handshake" and hide which
+/// certificate was refused and why.
+fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
+    let mut message = e.to_string();
+    let mut next = std::error::Error::source(&e);
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message = format!("{message}: {text}");
+        }
+        next = cause.source();
+    }
+    StoreError::Unavailable(Cause::new(PoolFailure { message, source: e }))
+}
+
+/// A pool error with the text of its whole chain; the pool's error kept as the source.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+struct PoolFailure {
+    message: String,
+    #[source]
+    source: deadpool_postgres::PoolError,
 }
 
 fn query_error(e: tokio_postgres::Error) -> StoreError {
