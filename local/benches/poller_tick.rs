@@ -35,8 +35,8 @@ use axum::routing::get;
 use chrono::Utc;
 use market_data::Services;
 use market_data::domain::{Job, JobStatus};
-use market_data::usecases::polling::group_ticks;
 use market_data::domain::{ProviderId, Symbol};
+use market_data::usecases::polling::group_ticks;
 use serde_json::json;
 
 mod scratch;

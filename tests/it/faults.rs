@@ -362,6 +362,15 @@ async fn fifty_thousand_mixed_requests_at_64_connections_get_no_server_error() {
     assert!(next.load(Ordering::Relaxed) >= TOTAL);
 }
 
+/// Far longer than any configured bound: a request still unanswered then is hanging.
+const HANG: Duration = Duration::from_secs(20);
+
+async fn get_in_time(app: &TestApp, uri: &str) -> harness::app::TestResponse {
+    tokio::time::timeout(HANG, app.get(uri))
+        .await
+        .unwrap_or_else(|_| panic!("{uri}: no answer within {HANG:?}"))
+}
+
 #[tokio::test]
 async fn with_postgres_black_holed_requests_answer_in_time_and_recover_when_it_heals() {
     let db = TestDb::create().await;

@@ -44,6 +44,7 @@ fn store_at(url: String) -> PostgresStore {
         migrate_on_start: false,
         ssl_mode: SslMode::Prefer,
         ca_file: None,
+        timeout: std::time::Duration::from_secs(6),
     })
     .expect("store")
 }
