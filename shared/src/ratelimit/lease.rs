@@ -1,8 +1,9 @@
 //! Leases: what this process holds of each client's quota in Redis, so most decisions cost
 //! no round trip.
 //!
-//! When a client's lease is empty, one script call counts the request and takes up to
-//! [`lease_size`] − 1 more of its quota, which this process then hands out locally for at
+//! When a client's lease is empty, one script call counts the request and takes more of its
+//! quota (as many as requests of the client are waiting here, at least [`lease_size`], at most
+//! [`MAX_LEASE`]), which this process then hands out locally for at
 //! most [`LEASE_TTL`]; requests of the same client that arrive meanwhile wait for that call
 //! (single-flight) instead of making their own. A refusal is remembered until its
 //! `Retry-After` passes, so a client flooding a spent quota costs no Redis call per refused
@@ -10,10 +11,9 @@
 //!
 //! Every request allowed was first taken from the quota in Redis, so the limit never
 //! overshoots across containers: at most what one exact GCRA in Redis allows gets through.
-//! What it costs is the other way: a process asks for one lease of a client at a time and
-//! hands out what it holds before asking again, so each of N containers holds at most `L − 1` granted requests it may never hand
-//! out (they lapse after [`LEASE_TTL`]): a client may be refused while up to `N × (L − 1)` of
-//! its requests sit unused in other containers' leases.
+//! What it costs is the other way: requests granted to this process whose waiting requests
+//! gave up lapse unused after [`LEASE_TTL`] (at most `MAX_LEASE − 1` per client and process,
+//! `L − 1` when no waiting request is cancelled), and a client may be refused meanwhile.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -23,6 +23,9 @@ use super::gcra::{Decision, Quota};
 
 /// Longest a leased request stays usable here; after it, it lapses unused.
 pub const LEASE_TTL: Duration = Duration::from_secs(1);
+
+/// Most requests one lease asks for, however many are waiting.
+pub const MAX_LEASE: u32 = 50;
 
 /// Clients tracked before lapsed entries are swept out.
 const SWEEP_ABOVE: usize = 100_000;
@@ -48,6 +51,9 @@ struct Entry {
     reset_after: Duration,
     /// Refused by Redis: refused here too until then.
     refused: Option<(Instant, Decision)>,
+    /// Requests of this client waiting for a decision in this process: a lease asks for as
+    /// many (within [`MAX_LEASE`]), so a burst costs a few round trips, not one each.
+    waiting: u32,
 }
 
 impl Entry {
@@ -58,11 +64,12 @@ impl Entry {
             remaining: 0,
             reset_after: Duration::ZERO,
             refused: None,
+            waiting: 0,
         }
     }
 
     fn lapsed(&self, now: Instant) -> bool {
-        self.until <= now && self.refused.is_none_or(|(until, _)| until <= now)
+        self.until <= now && self.refused.is_none_or(|(until, _)| until <= now) && self.waiting == 0
     }
 }
 
@@ -72,7 +79,45 @@ pub struct Leases {
     entries: Mutex<HashMap<String, Entry>>,
 }
 
+/// One request of a client waiting for a decision; counted until dropped.
+pub struct Waiting<'a> {
+    leases: &'a Leases,
+    key: &'a str,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        let mut entries = self
+            .leases
+            .entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(entry) = entries.get_mut(self.key) {
+            entry.waiting = entry.waiting.saturating_sub(1);
+        }
+    }
+}
+
 impl Leases {
+    /// Counts a request of `key` as waiting until the guard is dropped.
+    pub fn wait<'a>(&'a self, key: &'a str) -> Waiting<'a> {
+        let now = Instant::now();
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries
+            .entry(key.to_owned())
+            .or_insert_with(|| Entry::new(now))
+            .waiting += 1;
+        Waiting { leases: self, key }
+    }
+
+    /// How many requests a lease of `key` should ask for: as many as are waiting, at least
+    /// `size`, at most [`MAX_LEASE`].
+    pub fn wanted(&self, key: &str, size: u32) -> u32 {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let waiting = entries.get(key).map_or(0, |e| e.waiting);
+        waiting.clamp(size, MAX_LEASE.max(size))
+    }
+
     /// The decision for one request of `key` from what this process holds, or `None` when it
     /// holds nothing usable (ask Redis).
     pub fn take(&self, key: &str, quota: Quota) -> Option<Decision> {

@@ -28,7 +28,7 @@ pub use local::LocalRateLimiter;
 pub use redis::{Grant, RedisRateLimiter};
 
 /// How many shared leases a request waits for before asking Redis for itself alone.
-const JOINS: usize = 4;
+const JOINS: usize = 64;
 
 /// A limiter that could not decide.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -86,9 +86,8 @@ impl RateLimiting {
             .refills
             .run(key.to_owned(), move || async move {
                 calls.fetch_add(1, Ordering::Relaxed);
-                let grant = shared
-                    .lease(&owned, quota, lease::lease_size(quota))
-                    .await?;
+                let wanted = leases.wanted(&owned, lease::lease_size(quota));
+                let grant = shared.lease(&owned, quota, wanted).await?;
                 leases.record(&owned, grant.granted, grant.decision);
                 Ok(grant)
             })
@@ -118,6 +117,7 @@ impl RateLimiting {
                 }
                 return self.alone(shared, key, quota).await;
             }
+            let _waiting = self.leases.wait(key);
             for _ in 0..JOINS {
                 if let Some(decision) = self.leases.take(key, quota) {
                     return decision;
