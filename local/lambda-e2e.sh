@@ -219,7 +219,7 @@ say "ok: GET $URL/prices/latest?symbol=MSFT -> 200 $BODY"
 # --- poller: a job made through the API; its first tick through the queue, then a wake-up ------
 
 http POST /prices/poll -H 'content-type: application/json' \
-  -d '{"symbols": ["AAPL", "msft"], "interval": 10}'
+  -d '{"symbols": ["AAPL", "msft"], "interval": 300}'
 [ "$CODE" = 202 ] || fail "POST /prices/poll: $CODE $BODY"
 check "assert v['status'] == 'accepted' and v['config']['symbols'] == ['AAPL', 'MSFT'], v" "$BODY"
 JOB_ID=$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["job_id"])' "$BODY")
