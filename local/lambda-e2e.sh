@@ -244,6 +244,13 @@ json.dump(event, open(sys.argv[4], "w"))
   fail "the queue does not hold the job's first tick: $received"
 say "ok: the job's first tick is in $POLL_QUEUE_NAME at once"
 
+# The wake-up first (the one-minute rule's input; it also makes cargo lambda watch build the
+# poller, which would otherwise eat the tick's deadline): the job's coming minute was claimed when it was
+# made, so there is nothing more to send yet; it re-publishes whatever waits.
+answer=$(invoke poller local/events/poller-wake-up.json)
+check "assert v['due_jobs'] == 0 and v['messages'] == 0 and 'republished' in v, v" "$answer"
+say "ok: invoke poller local/events/poller-wake-up.json -> $answer"
+
 since=$(psql "$DATABASE_URL" -XAtqc "select now()")
 answer=$(invoke poller "$WORK/poller-batch.json")
 check "assert v == {'batchItemFailures': []}, v" "$answer"
@@ -254,11 +261,6 @@ rows=$(psql "$DATABASE_URL" -XAtqc "select string_agg(symbol || ':' || provider,
 say "ok: invoke poller <SQS batch of the tick> -> $answer"
 say "ok: raw_market_data (delivered to $KAFKA_TOPIC): $rows"
 
-# The wake-up (the one-minute rule's input): the job's coming minute was claimed when it was
-# made, so there is nothing more to send yet; it re-publishes whatever waits.
-answer=$(invoke poller local/events/poller-wake-up.json)
-check "assert v['due_jobs'] == 0 and v['messages'] == 0 and 'republished' in v, v" "$answer"
-say "ok: invoke poller local/events/poller-wake-up.json -> $answer"
 
 # --- ma-consumer ------------------------------------------------------------------------------
 
