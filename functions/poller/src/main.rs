@@ -15,18 +15,23 @@ async fn main() -> Result<(), Error> {
     let services = &services;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {
-            let deadline = poller::deadline_instant(event.context.deadline);
-            poller::handle_json(
-                &services.wake_up,
-                &services.ticks,
-                event.payload,
-                Some(deadline),
-            )
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "poll failed");
-                Error::from(e)
-            })
+            // Lambda always gives a deadline ahead; one already past is an emulator's
+            // (cargo lambda watch), and the invocation runs without one.
+            let now_ms = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0);
+            let deadline = (event.context.deadline > now_ms)
+                .then(|| poller::deadline_instant(event.context.deadline));
+            if deadline.is_none() {
+                tracing::warn!(
+                    deadline_ms = event.context.deadline,
+                    "the invocation's deadline has already passed: running without one"
+                );
+            }
+            poller::handle_json(&services.wake_up, &services.ticks, event.payload, deadline)
+                .await
+                .map_err(|e| {
+                    tracing::error!(error = %e, "poll failed");
+                    Error::from(e)
+                })
         },
     ))
     .await
