@@ -126,8 +126,8 @@ POLL_QUEUE_URL=$(curl -fsS --max-time 10 "$AWS_ENDPOINT_URL/" -d "{\"QueueName\"
   -H 'authorization: AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/sqs/aws4_request, SignedHeaders=host, Signature=0' |
   python3 -c 'import json, sys; print(json.load(sys.stdin)["QueueUrl"])')
 export POLL_QUEUE_URL
-# cargo lambda watch hands each invocation a deadline a few seconds out (not the function's
-# configured timeout): keep almost none of it back, so the tick is not skipped as too near it.
+# cargo lambda watch hands each invocation a deadline that may already have passed (the poller then
+# runs without one); where it gives a near one, keep almost none of it back.
 export POLL_DEADLINE_MARGIN_MS=100
 say "database $DB, topic $KAFKA_TOPIC, redis prefix $REDIS_KEY_PREFIX, jobs table $JOBS_TABLE, tick queue $POLL_QUEUE_URL"
 
