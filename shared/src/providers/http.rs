@@ -137,13 +137,23 @@ pub(crate) fn status_error(name: &str, answer: &Answer) -> ProviderError {
 /// `Retry-After` in seconds, else an `X-Ratelimit-Reset` Unix time (Finnhub and others),
 /// at most an hour away.
 pub(crate) fn retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
+    retry_after_within(headers, now, 3_600)
+}
+
+/// As [`retry_after`], a reset time read as at most `max_secs` away (a provider whose quota
+/// is per minute never asks for longer).
+pub(crate) fn retry_after_within(
+    headers: &HeaderMap,
+    now: DateTime<Utc>,
+    max_secs: i64,
+) -> Option<Duration> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     if let Some(secs) = header(RETRY_AFTER.as_str()).and_then(|v| v.trim().parse::<u64>().ok()) {
         return Some(Duration::from_secs(secs));
     }
     let reset = header("x-ratelimit-reset")?.trim().parse::<i64>().ok()?;
     let wait = reset - now.timestamp();
-    Some(Duration::from_secs(wait.clamp(1, 3_600).unsigned_abs()))
+    Some(Duration::from_secs(wait.clamp(1, max_secs).unsigned_abs()))
 }
 
 /// A decimal from a JSON string or number (several providers send prices as strings).

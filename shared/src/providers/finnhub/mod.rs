@@ -13,7 +13,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use reqwest::StatusCode;
-use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::header::{HeaderMap, HeaderValue};
 use rust_decimal::Decimal;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
@@ -153,13 +153,8 @@ fn status_error(status: StatusCode, headers: &HeaderMap) -> ProviderError {
 
 /// Finnhub sends `X-Ratelimit-Reset` (a Unix time); a proxy may send `Retry-After` seconds.
 fn retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
-    let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
-    if let Some(secs) = header(RETRY_AFTER.as_str()).and_then(|v| v.trim().parse::<u64>().ok()) {
-        return Some(Duration::from_secs(secs));
-    }
-    let reset = header("x-ratelimit-reset")?.trim().parse::<i64>().ok()?;
-    let wait = reset - now.timestamp();
-    Some(Duration::from_secs(wait.clamp(1, 60).unsigned_abs()))
+    // Finnhub's limits are per minute: a reset further off than that is not believed.
+    super::http::retry_after_within(headers, now, 60)
 }
 
 /// Reads a `/quote` body into a quote, refusing anything that is not a real price.
@@ -203,6 +198,8 @@ fn parse_quote(
 
 #[cfg(test)]
 mod tests {
+    use reqwest::header::RETRY_AFTER;
+
     use super::*;
     use std::str::FromStr;
 
