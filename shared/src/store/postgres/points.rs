@@ -12,12 +12,17 @@ use std::collections::{BTreeMap, BTreeSet};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
+use tokio::time::{Instant, timeout_at};
 use uuid::Uuid;
 
 use super::{PostgresStore, query_error};
 use crate::cause::Cause;
 use crate::domain::{AverageSpec, MovingAverage, PricePoint, Symbol, averages_at};
 use crate::store::{AppliedBatch, ConsumedBatch, HistoryQuery, PointStore, StoreError};
+
+/// Statements of a batch's transaction, each allowed the call bound (`DATABASE_TIMEOUT_MS`):
+/// begin, dead letters, lock, points, context, affected averages, upsert, commit.
+const BATCH_STATEMENTS: u32 = 8;
 
 /// Serialises batches that touch the same symbol (consumers of different partitions, or a
 /// rebalance), so each computes its averages over every point committed before it. Taken
@@ -93,33 +98,22 @@ impl PointStore for PostgresStore {
         batch: &ConsumedBatch,
         specs: &[AverageSpec],
     ) -> Result<AppliedBatch, StoreError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(query_error)?;
-        let mut applied = AppliedBatch::default();
-
-        if !batch.dead_letters.is_empty() {
-            applied.dead_letters_added = insert_dead_letters(&tx, batch).await?;
-        }
-        if !batch.points.is_empty() {
-            let symbols: Vec<&str> = batch.points.iter().map(|p| p.symbol.as_str()).collect();
-            let lock = tx.prepare_cached(LOCK_SYMBOLS).await.map_err(query_error)?;
-            tx.execute(&lock, &[&symbols]).await.map_err(query_error)?;
-
-            let since = insert_points(&tx, batch).await?;
-            let added: usize = since.values().map(|(_, n)| n).sum();
-            applied.points_added = added;
-            applied.duplicates = batch.points.len() - added;
-            if !since.is_empty() && !specs.is_empty() {
-                let averages = recompute(&tx, &since, specs).await?;
-                applied.averages_written = upsert_averages(&tx, &averages).await?;
+        let (mut client, _) = self.checkout().await?;
+        // The batch's few statements each get the call bound; a connection that stops
+        // answering mid-transaction fails the batch (to be retried) instead of holding it.
+        let deadline = Instant::now() + self.timeout * BATCH_STATEMENTS;
+        match timeout_at(deadline, apply(&mut client, batch, specs)).await {
+            Ok(applied) => applied,
+            Err(_) => {
+                // Its transaction may still be open on the server: close the connection.
+                drop(deadpool_postgres::Object::take(client));
+                Err(self.overran())
             }
         }
-        tx.commit().await.map_err(query_error)?;
-        Ok(applied)
     }
 
     async fn history(&self, query: &HistoryQuery) -> Result<Vec<PricePoint>, StoreError> {
-        let client = self.client().await?;
+        let (client, deadline) = self.checkout().await?;
         let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
         let symbol = query.symbol.as_str();
         let mut sql = String::from(
@@ -148,11 +142,12 @@ impl PointStore for PostgresStore {
             " ORDER BY quote_time DESC, raw_response_id DESC LIMIT ${}",
             params.len()
         ));
-        let statement = client.prepare_cached(&sql).await.map_err(query_error)?;
-        let rows = client
-            .query(&statement, &params)
-            .await
-            .map_err(query_error)?;
+        let outcome = timeout_at(deadline, async {
+            let statement = client.prepare_cached(&sql).await?;
+            client.query(&statement, &params).await
+        })
+        .await;
+        let rows = self.settle(client, outcome)?;
         Ok(rows
             .iter()
             .map(|row| PricePoint {
@@ -170,26 +165,25 @@ impl PointStore for PostgresStore {
         symbol: &Symbol,
         spec: AverageSpec,
     ) -> Result<Option<MovingAverage>, StoreError> {
-        let client = self.client().await?;
-        let statement = client
-            .prepare_cached(
-                "SELECT as_of, value FROM moving_averages
-                 WHERE symbol = $1 AND kind = $2 AND window_size = $3
-                 ORDER BY as_of DESC LIMIT 1",
-            )
-            .await
-            .map_err(query_error)?;
-        let row = client
-            .query_opt(
-                &statement,
-                &[
-                    &symbol.as_str(),
-                    &spec.kind.as_str(),
-                    &i32::from(spec.window),
-                ],
-            )
-            .await
-            .map_err(query_error)?;
+        let (client, deadline) = self.checkout().await?;
+        let window = i32::from(spec.window);
+        let outcome = timeout_at(deadline, async {
+            let statement = client
+                .prepare_cached(
+                    "SELECT as_of, value FROM moving_averages
+                     WHERE symbol = $1 AND kind = $2 AND window_size = $3
+                     ORDER BY as_of DESC LIMIT 1",
+                )
+                .await?;
+            client
+                .query_opt(
+                    &statement,
+                    &[&symbol.as_str(), &spec.kind.as_str(), &window],
+                )
+                .await
+        })
+        .await;
+        let row = self.settle(client, outcome)?;
         Ok(row.map(|row| MovingAverage {
             symbol: symbol.clone(),
             spec,
@@ -197,6 +191,36 @@ impl PointStore for PostgresStore {
             value: row.get(1),
         }))
     }
+}
+
+/// One batch in one transaction: dead letters, points, the averages they change.
+async fn apply(
+    client: &mut deadpool_postgres::Object,
+    batch: &ConsumedBatch,
+    specs: &[AverageSpec],
+) -> Result<AppliedBatch, StoreError> {
+    let tx = client.transaction().await.map_err(query_error)?;
+    let mut applied = AppliedBatch::default();
+
+    if !batch.dead_letters.is_empty() {
+        applied.dead_letters_added = insert_dead_letters(&tx, batch).await?;
+    }
+    if !batch.points.is_empty() {
+        let symbols: Vec<&str> = batch.points.iter().map(|p| p.symbol.as_str()).collect();
+        let lock = tx.prepare_cached(LOCK_SYMBOLS).await.map_err(query_error)?;
+        tx.execute(&lock, &[&symbols]).await.map_err(query_error)?;
+
+        let since = insert_points(&tx, batch).await?;
+        let added: usize = since.values().map(|(_, n)| n).sum();
+        applied.points_added = added;
+        applied.duplicates = batch.points.len() - added;
+        if !since.is_empty() && !specs.is_empty() {
+            let averages = recompute(&tx, &since, specs).await?;
+            applied.averages_written = upsert_averages(&tx, &averages).await?;
+        }
+    }
+    tx.commit().await.map_err(query_error)?;
+    Ok(applied)
 }
 
 async fn insert_dead_letters(
