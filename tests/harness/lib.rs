@@ -8,6 +8,7 @@
 pub mod app;
 pub mod broker;
 pub mod dynamodb;
+pub mod emf;
 pub mod event_source;
 pub mod fake_finnhub;
 pub mod fake_provider;
@@ -16,9 +17,11 @@ pub mod postgres;
 pub mod price_events;
 pub mod proxy;
 pub mod redis;
+pub mod runner;
 pub mod tls;
 
 pub use app::TestApp;
+pub use emf::EmfLines;
 pub use fake_finnhub::{FakeFinnhub, Reply};
 pub use fake_provider::{FakeProvider, Kind, ProviderReply};
 

@@ -1,51 +1,15 @@
 //! CloudWatch Embedded Metric Format lines from every part, on the real stack: the API's
 //! cache and provider, the poller's ticks, the consumer's batches and dead letters.
 
-use std::sync::{Arc, Mutex};
-
-use harness::TestApp;
 use harness::dynamodb::{create_jobs_table, dynamodb_endpoint};
 use harness::price_events::{event, msk_event, records_of};
-use market_data::telemetry::{EmfMetrics, Metrics};
+use harness::{EmfLines, TestApp};
 use rust_decimal::Decimal;
-use serde_json::{Value, json};
-
-/// Every EMF line written, parsed.
-#[derive(Clone, Default)]
-struct Lines(Arc<Mutex<Vec<Value>>>);
-
-impl Lines {
-    fn metrics(&self) -> Metrics {
-        let lines = self.clone();
-        Metrics::new(Arc::new(EmfMetrics::new(
-            "MarketData",
-            "test",
-            Box::new(move |line| {
-                let doc = serde_json::from_slice(line).expect("an EMF line is JSON");
-                lines.0.lock().unwrap().push(doc);
-            }),
-        )))
-    }
-
-    /// The lines declaring metric `name`.
-    fn named(&self, name: &str) -> Vec<Value> {
-        self.0
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|l| {
-                l["_aws"]["CloudWatchMetrics"][0]["Metrics"]
-                    .as_array()
-                    .is_some_and(|m| m.iter().any(|m| m["Name"] == name))
-            })
-            .cloned()
-            .collect()
-    }
-}
+use serde_json::json;
 
 #[tokio::test]
 async fn every_part_reports_its_metrics_as_emf() {
-    let lines = Lines::default();
+    let lines = EmfLines::default();
     let table = create_jobs_table().await;
     let app = TestApp::builder()
         .postgres()
