@@ -1,5 +1,7 @@
 //! Fault injection on the real services: a broker that stops answering for a minute, a
-//! database cut off, a provider failing every way it can, and a load of mixed requests.
+//! database cut off or gone silent (black-holed, also mid-transaction), Redis black-holed, a
+//! provider failing every way it can, restarts of the event source, and a load of mixed
+//! requests.
 //! Each fault is the test's own (a private broker, a proxy it controls, the fake provider),
 //! so the stack other tests share is never disturbed.
 
@@ -14,12 +16,16 @@ use harness::event_source::RunningSource;
 use harness::postgres::{TestDb, server_address};
 use harness::price_events::assert_averages_match_recomputation;
 use harness::proxy::Proxy;
-use harness::{Reply, TestApp, unique_name};
-use market_data::domain::{AverageSpec, ProviderId, Symbol};
+use harness::{EmfLines, Reply, TestApp, unique_name};
+use market_data::domain::{AverageSpec, PricePoint, ProviderId, Symbol};
+use market_data::store::{
+    ConsumedBatch, DatabaseConfig, PointStore, PostgresStore, SslMode, StoreError,
+};
 use market_data_local::event_source::BatchSettings;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
+use secrecy::SecretString;
 
 const SYMBOLS: [&str; 3] = ["AAPL", "MSFT", "NVDA"];
 
@@ -503,4 +509,136 @@ async fn five_restarts_of_the_event_source_in_a_row_lose_and_double_nothing() {
         5,
     )
     .await;
+}
+
+#[tokio::test]
+async fn a_consumer_batch_whose_connection_goes_silent_mid_transaction_fails_in_time() {
+    let db = TestDb::create().await;
+    let proxy = Proxy::start(&server_address()).await;
+    let config = DatabaseConfig {
+        url: SecretString::from(db.url_via(proxy.addr())),
+        pool_size: 1,
+        migrate_on_start: false,
+        ssl_mode: SslMode::Prefer,
+        ca_file: None,
+        timeout: Duration::from_millis(500),
+    };
+    let store = PostgresStore::new(&config).unwrap();
+    store.migrate().await.unwrap();
+    let point = |price: i64| PricePoint {
+        raw_response_id: uuid::Uuid::now_v7(),
+        symbol: Symbol::parse("AAPL").unwrap(),
+        price: rust_decimal::Decimal::new(price, 2),
+        quote_time: chrono::Utc::now() - chrono::Duration::seconds(60 - price),
+        source: "finnhub".into(),
+    };
+    let batch = |p: PricePoint| ConsumedBatch {
+        points: vec![p],
+        dead_letters: Vec::new(),
+    };
+    let specs = [AverageSpec::parse("sma:2").unwrap()];
+    store.apply_batch(&batch(point(1)), &specs).await.unwrap();
+
+    // Another session holds the symbol's lock, so the batch's statement is in flight (sent,
+    // acknowledged by TCP) when the network goes silent; the server's answer never arrives.
+    let mut holder = db.client().await;
+    let tx = holder.transaction().await.unwrap();
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('mdb:points:AAPL', 0))",
+        &[],
+    )
+    .await
+    .unwrap();
+    let waiting = {
+        let store = store.clone();
+        let batch = batch(point(2));
+        tokio::spawn(async move { store.apply_batch(&batch, &specs).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    proxy.black_hole();
+    tx.commit().await.unwrap();
+    let outcome = tokio::time::timeout(HANG, waiting)
+        .await
+        .expect("the batch answers within its bound, not when TCP gives up")
+        .unwrap();
+    assert!(
+        matches!(outcome, Err(StoreError::Unavailable(_))),
+        "an unanswered batch is the database being unavailable (retried): {outcome:?}"
+    );
+
+    proxy.restore();
+    let again = store.apply_batch(&batch(point(3)), &specs).await.unwrap();
+    assert_eq!(
+        again.points_added, 1,
+        "a new connection once the network heals"
+    );
+}
+
+#[tokio::test]
+async fn a_quote_that_cannot_be_stored_fails_its_poll_and_is_counted_but_still_served() {
+    let db = TestDb::create().await;
+    let proxy = Proxy::start(&server_address()).await;
+    let lines = EmfLines::default();
+    let app = TestApp::builder()
+        .finnhub()
+        .kafka()
+        .env("DATABASE_URL", &db.url_via(proxy.addr()))
+        .env("DATABASE_MIGRATE_ON_START", "true")
+        .metrics(lines.metrics())
+        .build()
+        .await;
+    let created = app
+        .post_json(
+            "/prices/poll",
+            &serde_json::json!({"symbols": ["AAPL"], "interval": 60, "provider": "finnhub"}),
+        )
+        .await;
+    assert_eq!(created.status, 202, "{}", created.text);
+    let job_id = created.json["job_id"].as_str().unwrap().to_owned();
+
+    proxy.cut();
+    let ticks = app.services.memory_queue().unwrap().receive(10);
+    assert_eq!(ticks.len(), 1, "the new job's first tick");
+    let report = app.services.ticks.run(&ticks[0], None).await;
+    assert_eq!(
+        report.fetched, 0,
+        "a quote that was not stored was not polled"
+    );
+    let failed: Vec<(&str, &str)> = report
+        .failures
+        .iter()
+        .map(|f| (f.symbol.as_str(), f.error.as_str()))
+        .collect();
+    assert!(
+        matches!(failed[..], [("AAPL", error)] if error.starts_with("quote not stored")),
+        "{failed:?}"
+    );
+    let job = app.get(&format!("/prices/poll/{job_id}")).await;
+    let error = job.json["last_error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("AAPL") && error.contains("not stored"),
+        "the failure is on the job: {}",
+        job.text
+    );
+    assert_eq!(lines.total("PollSymbolFailed"), 1.0);
+
+    // The API answers the quote (documented) and counts what it could not record.
+    let served = app.get("/prices/latest?symbol=MSFT").await;
+    assert_eq!(served.status, 200, "{}", served.text);
+    let not_stored = lines.named("QuoteNotStored");
+    assert_eq!(not_stored.len(), 2, "the poll's and the API's");
+    assert!(not_stored.iter().all(|l| l["Provider"] == "finnhub"));
+
+    proxy.restore();
+    let again = app
+        .services
+        .api
+        .quotes
+        .refresh(&Symbol::parse("AAPL").unwrap(), ProviderId::Finnhub)
+        .await
+        .expect("the provider answers");
+    assert_eq!(
+        again.not_stored, None,
+        "stored again once the database is back"
+    );
 }

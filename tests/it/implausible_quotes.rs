@@ -78,3 +78,31 @@ async fn a_provider_clock_a_minute_fast_is_still_believed() {
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
     );
 }
+
+#[tokio::test]
+async fn an_implausible_quote_in_a_batch_is_that_symbols_problem_and_never_kept() {
+    let app = app().await;
+    app.finnhub
+        .reply("MSFT", quote_at(Utc::now().timestamp_millis()));
+    let answer = app
+        .get("/prices/latest?symbols=MSFT&provider=finnhub")
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert!(
+        answer.json["quotes"].as_array().is_none_or(Vec::is_empty),
+        "no quote: {}",
+        answer.text
+    );
+    let error = &answer.json["errors"][0];
+    assert_eq!(error["symbol"], "MSFT", "{}", answer.text);
+    assert_eq!(error["status"], 503, "{}", answer.text);
+    assert!(
+        error["detail"]
+            .as_str()
+            .unwrap()
+            .contains("ahead of the clock"),
+        "{}",
+        answer.text
+    );
+    assert_nothing_kept(&app).await;
+}

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use harness::dynamodb::{create_jobs_table, dynamodb_endpoint};
-use harness::{Reply, TestApp, kafka};
+use harness::{FakeProvider, Kind, Reply, TestApp, kafka};
 use market_data::domain::{Job, JobId, JobStatus, ProviderId, Symbol, next_grid_point};
 use market_data::scheduler::{MemoryTickQueue, Tick, TickJob, sqs};
 use market_data::usecases::{RunOutcome, TickReport};
@@ -466,4 +466,30 @@ async fn finnhub_calls_stay_within_the_configured_budget() {
     );
     let calls: usize = symbols.iter().map(|s| app.finnhub.calls(s)).sum();
     assert_eq!(calls, 2);
+}
+
+#[tokio::test]
+async fn a_tick_on_a_provider_with_a_batch_endpoint_fetches_its_symbols_in_one_call() {
+    let twelvedata = FakeProvider::start(Kind::TwelveData).await;
+    let table = create_jobs_table().await;
+    let app = TestApp::builder()
+        .postgres()
+        .kafka()
+        .provider(&twelvedata)
+        .env("JOBS_TABLE", table.table())
+        .env("AWS_ENDPOINT_URL_DYNAMODB", &dynamodb_endpoint())
+        .build()
+        .await;
+    create_job(
+        &app,
+        json!({"symbols": ["AAPL", "MSFT", "NVDA"], "interval": 60, "provider": "twelvedata"}),
+    )
+    .await;
+    let ticks = queue(&app).receive(10);
+    let report = &deliver(&app, &ticks, None).await.reports[0];
+    assert_eq!((report.calls, report.fetched), (1, 3), "{report:?}");
+    assert_eq!(twelvedata.requests(), 1, "one batch call for three symbols");
+    for s in ["AAPL", "MSFT", "NVDA"] {
+        assert_eq!(raw_rows(&app, s).await, 1, "{s}");
+    }
 }

@@ -51,6 +51,10 @@ pub struct LatestPrice {
     pub origin: Origin,
     /// The providers asked for it, in order, and what each answered (empty from the cache).
     pub route: Vec<Attempt>,
+    /// Why the quote fetched for this answer is not on record (its raw row could not be
+    /// written, so no event was published either); `None` when it is, or came from the cache.
+    /// The API still serves such a quote; a poller counts its symbol as failed.
+    pub not_stored: Option<String>,
 }
 
 impl LatestPrice {
@@ -82,6 +86,13 @@ pub struct QuoteError {
 
 type FlightKey = (ProviderId, Symbol);
 
+/// A quote a provider gave, and why it is not on record if it is not.
+#[derive(Debug, Clone)]
+pub(super) struct Recorded {
+    quote: Quote,
+    not_stored: Option<String>,
+}
+
 /// The latest-price use case, shared by every request of a process.
 #[derive(Clone)]
 pub struct QuoteService {
@@ -93,7 +104,7 @@ struct Inner {
     cache: TieredCache,
     store: Arc<dyn PriceStore>,
     bus: Arc<dyn EventBus>,
-    flights: SingleFlight<FlightKey, Result<Quote, failover::Miss>>,
+    flights: SingleFlight<FlightKey, Result<Recorded, failover::Miss>>,
     republish_grace: chrono::Duration,
     metrics: Metrics,
 }
@@ -141,15 +152,13 @@ impl QuoteService {
 
     /// Asks the provider regardless of the cache (through its quota and circuit breaker),
     /// then stores, publishes and caches the quote as a miss would. For pollers, which want
-    /// a new quote every tick.
+    /// a new quote every tick (and must check [`LatestPrice::not_stored`]).
     pub async fn refresh(
         &self,
         symbol: &Symbol,
         provider: ProviderId,
-    ) -> Result<Quote, QuoteError> {
-        failover::refresh(self, symbol, &[provider])
-            .await
-            .map(|(quote, _)| quote)
+    ) -> Result<LatestPrice, QuoteError> {
+        failover::refresh(self, symbol, &[provider]).await
     }
 
     /// The latest quotes of many symbols at once: cache hits from the cache, misses fetched
@@ -192,7 +201,7 @@ impl QuoteService {
         &self,
         provider: Arc<dyn QuoteProvider>,
         symbol: &Symbol,
-    ) -> (Result<Quote, failover::Miss>, bool) {
+    ) -> (Result<Recorded, failover::Miss>, bool) {
         let key = (provider.id(), symbol.clone());
         let inner = Arc::clone(&self.inner);
         let symbol = symbol.clone();
@@ -217,18 +226,11 @@ async fn record_fresh_quote(
     inner: Arc<Inner>,
     provider: Arc<dyn QuoteProvider>,
     symbol: Symbol,
-) -> Result<Quote, ProviderError> {
+) -> Result<Recorded, ProviderError> {
     let metrics = &inner.metrics;
     let provider_dim = || vec![("Provider", provider.id().to_string())];
     let started = Instant::now();
-    let result = provider.quote(&symbol).await.and_then(|fetched| {
-        // The domain's rules hold for every provider: an implausible quote is the
-        // provider's error, and goes no further than this.
-        match fetched.quote.check_plausible(Utc::now()) {
-            Ok(()) => Ok(fetched),
-            Err(e) => Err(ProviderError::Implausible(e.to_string())),
-        }
-    });
+    let result = provider.quote(&symbol).await.and_then(plausible);
     metrics.millis(
         "ProviderLatency",
         started.elapsed().as_secs_f64() * 1000.0,
@@ -242,11 +244,23 @@ async fn record_fresh_quote(
     Ok(record_fetched(&inner, &symbol, fetched).await)
 }
 
-/// Stores, publishes and caches a quote a provider just gave.
-async fn record_fetched(inner: &Inner, symbol: &Symbol, fetched: FetchedQuote) -> Quote {
+/// The domain's rules hold for every provider and every path (single, batch, poll): an
+/// implausible quote is the provider's error, and goes no further than this.
+fn plausible(fetched: FetchedQuote) -> Result<FetchedQuote, ProviderError> {
+    match fetched.quote.check_plausible(Utc::now()) {
+        Ok(()) => Ok(fetched),
+        Err(e) => Err(ProviderError::Implausible(e.to_string())),
+    }
+}
+
+/// Stores, publishes and caches a quote a provider just gave. A quote whose raw row cannot
+/// be written is still cached and returned (the provider gave it), but says why it is not on
+/// record, is logged at `error` and counted (`QuoteNotStored`): nothing is published for it.
+async fn record_fetched(inner: &Inner, symbol: &Symbol, fetched: FetchedQuote) -> Recorded {
     let metrics = &inner.metrics;
     let id = Uuid::now_v7();
     let republish_after = Utc::now() + inner.republish_grace;
+    let mut not_stored = None;
     match inner.store.insert_raw(id, &fetched, republish_after).await {
         Ok(()) => {
             let event = PriceEvent::from_quote(&fetched.quote, id);
@@ -265,11 +279,19 @@ async fn record_fetched(inner: &Inner, symbol: &Symbol, fetched: FetchedQuote) -
             }
         }
         Err(e) => {
-            // Without a stored row there is nothing for an event to refer to: answer the
-            // client, but publish nothing. The next fetch of the symbol records anew.
+            // Without a stored row there is nothing for an event to refer to: publish
+            // nothing. The next fetch of the symbol records anew.
+            metrics.count(
+                "QuoteNotStored",
+                vec![("Provider", fetched.quote.provider.to_string())],
+            );
             error!(%symbol, error = %e, "raw quote not stored; no event published");
+            not_stored = Some(e.to_string());
         }
     }
     inner.cache.store(&fetched.quote).await;
-    fetched.quote
+    Recorded {
+        quote: fetched.quote,
+        not_stored,
+    }
 }

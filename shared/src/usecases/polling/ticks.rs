@@ -5,8 +5,10 @@
 //!    started: its jobs' `last_error` says so, it is counted, and it is left in the queue
 //!    (reported as a failed batch item) so a later invocation runs it if it is still useful.
 //! 3. Otherwise each of its distinct symbols is fetched once, through the latest-price path
-//!    (concurrently, bounded, within the provider's call budget), and each job records the
-//!    tick with the failures of its own symbols.
+//!    (in batch calls where the provider has them, concurrently, bounded, within the
+//!    provider's call budget), and each job records the tick with the failures of its own
+//!    symbols. A symbol whose quote could not be stored failed: nothing is counted as polled
+//!    that is not on record.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -62,7 +64,8 @@ pub struct TickReport {
     pub started_at: DateTime<Utc>,
     /// Jobs it served.
     pub jobs: usize,
-    /// Provider calls made (one per distinct symbol).
+    /// Provider calls made (one per distinct symbol, or per batch where the provider takes
+    /// many symbols a call).
     pub calls: usize,
     /// Symbols fetched, stored and published.
     pub fetched: usize,
@@ -142,19 +145,29 @@ impl TickRunner {
         // A symbol waits for the call budget at most until the tick expires or the deadline.
         let until_expiry = (tick.expires_at - started_at).to_std().unwrap_or_default();
         let give_up = stop_at.map_or(started + until_expiry, |s| s.min(started + until_expiry));
+        // One call per chunk: a provider with a batch endpoint gets many symbols a call.
+        let per_call = self
+            .quotes
+            .providers()
+            .get(tick.provider)
+            .map_or(1, |p| p.max_batch().max(1));
+        let indexes: Vec<usize> = (0..tick.symbols.len()).collect();
         // Collected first: a lazily mapped stream of borrowing futures is not `Send` enough
         // for a spawned task.
-        let fetches: Vec<_> = tick
-            .symbols
-            .iter()
-            .enumerate()
-            .map(|(i, symbol)| async move { (i, self.fetch(symbol, tick.provider, give_up).await) })
+        let fetches: Vec<_> = indexes
+            .chunks(per_call)
+            .map(|chunk| async move {
+                let symbols: Vec<Symbol> = chunk.iter().map(|i| tick.symbols[*i].clone()).collect();
+                let results = self.fetch(&symbols, tick.provider, give_up).await;
+                chunk.iter().copied().zip(results).collect::<Vec<_>>()
+            })
             .collect();
+        report.calls = fetches.len();
         let results: HashMap<usize, Result<(), String>> = futures::stream::iter(fetches)
             .buffer_unordered(self.settings.concurrency.max(1))
+            .flat_map(futures::stream::iter)
             .collect()
             .await;
-        report.calls = results.len();
         for (i, result) in &results {
             match result {
                 Ok(()) => report.fetched += 1,
@@ -195,19 +208,33 @@ impl TickRunner {
         report
     }
 
-    /// One symbol: paced, then fetched, giving up at `give_up`.
+    /// One provider call's symbols: paced, then fetched (stored, published, cached), giving
+    /// up at `give_up`. One result per symbol, in order; a quote that could not be stored is
+    /// a failure: a poll is done only when its quote is on record.
     async fn fetch(
         &self,
-        symbol: &Symbol,
+        symbols: &[Symbol],
         provider: ProviderId,
         give_up: Instant,
-    ) -> Result<(), String> {
-        self.pace(provider, give_up).await?;
+    ) -> Vec<Result<(), String>> {
+        if let Err(e) = self.pace(provider, give_up).await {
+            return vec![Err(e); symbols.len()];
+        }
         let left = give_up.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left, self.quotes.refresh(symbol, provider)).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(e.source.to_string()),
-            Err(_) => Err("not fetched before the invocation's deadline".into()),
+        match tokio::time::timeout(left, self.quotes.refresh_many(symbols, Some(provider))).await {
+            Ok(results) => results
+                .into_iter()
+                .map(|result| match result {
+                    Ok(price) => match price.not_stored {
+                        None => Ok(()),
+                        Some(why) => Err(format!("quote not stored: {why}")),
+                    },
+                    Err(e) => Err(e.source.to_string()),
+                })
+                .collect(),
+            Err(_) => {
+                vec![Err("not fetched before the invocation's deadline".into()); symbols.len()]
+            }
         }
     }
 

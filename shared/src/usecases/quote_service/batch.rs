@@ -12,8 +12,8 @@ use std::time::Instant;
 use futures::{StreamExt, stream};
 
 use super::failover::{self, Attempt, AttemptOutcome};
-use super::{LatestPrice, Origin, QuoteError, QuoteService, record_fetched};
-use crate::domain::{FetchedQuote, ProviderId, Quote, Symbol};
+use super::{LatestPrice, Origin, QuoteError, QuoteService, Recorded, plausible, record_fetched};
+use crate::domain::{FetchedQuote, ProviderId, Symbol};
 use crate::providers::ProviderError;
 
 /// Provider calls of one batch in flight at once (for providers without a batch endpoint).
@@ -41,10 +41,11 @@ pub(super) async fn latest_many(
     let fetched = fetch_many(service, &wanted, &order).await;
     for (i, result) in misses.into_iter().zip(fetched) {
         out[i] = Some(match result {
-            Ok((quote, route)) => Ok(LatestPrice {
-                quote,
+            Ok((recorded, route)) => Ok(LatestPrice {
+                quote: recorded.quote,
                 origin: Origin::Provider { joined: false },
                 route,
+                not_stored: recorded.not_stored,
             }),
             Err(e) => failover::serve_stale(&service.inner.metrics, e, stale[i].take()),
         });
@@ -69,10 +70,11 @@ pub(super) async fn refresh_many(
         .await
         .into_iter()
         .map(|r| {
-            r.map(|(quote, route)| LatestPrice {
-                quote,
+            r.map(|(recorded, route)| LatestPrice {
+                quote: recorded.quote,
                 origin: Origin::Provider { joined: false },
                 route,
+                not_stored: recorded.not_stored,
             })
         })
         .collect()
@@ -109,10 +111,10 @@ async fn fetch_many(
     service: &QuoteService,
     symbols: &[Symbol],
     order: &[ProviderId],
-) -> Vec<Result<(Quote, Vec<Attempt>), QuoteError>> {
+) -> Vec<Result<(Recorded, Vec<Attempt>), QuoteError>> {
     let inner = &service.inner;
     let mut routes: Vec<Vec<Attempt>> = vec![Vec::new(); symbols.len()];
-    let mut done: Vec<Option<Quote>> = vec![None; symbols.len()];
+    let mut done: Vec<Option<Recorded>> = vec![None; symbols.len()];
     for id in order {
         let pending: Vec<usize> = (0..symbols.len()).filter(|i| done[*i].is_none()).collect();
         if pending.is_empty() {
@@ -142,7 +144,12 @@ async fn fetch_many(
                         return (chunk, Err(skip));
                     }
                     let started = Instant::now();
-                    let results = provider.quotes(&asked).await;
+                    let results: Vec<_> = provider
+                        .quotes(&asked)
+                        .await
+                        .into_iter()
+                        .map(|r| r.and_then(plausible))
+                        .collect();
                     inner.metrics.millis(
                         "ProviderLatency",
                         started.elapsed().as_secs_f64() * 1000.0,

@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use super::{Inner, QuoteError, QuoteService, record_fresh_quote};
+use super::{Inner, QuoteError, QuoteService, Recorded, record_fresh_quote};
 use crate::cache::CacheLookup;
 use crate::domain::{ProviderId, Quote, Symbol};
 use crate::providers::{ProviderError, QuoteProvider};
@@ -93,7 +93,7 @@ pub(super) async fn guarded_quote(
     inner: Arc<Inner>,
     provider: Arc<dyn QuoteProvider>,
     symbol: Symbol,
-) -> Result<Quote, Miss> {
+) -> Result<Recorded, Miss> {
     let id = provider.id();
     if let Some(error) = inner
         .providers
@@ -139,10 +139,11 @@ pub(super) async fn latest(
         return Ok(hit);
     }
     match walk(service, symbol, &order).await {
-        Ok((quote, joined, route)) => Ok(LatestPrice {
-            quote,
+        Ok((recorded, joined, route)) => Ok(LatestPrice {
+            quote: recorded.quote,
             origin: Origin::Provider { joined },
             route,
+            not_stored: recorded.not_stored,
         }),
         Err(e) => serve_stale(&service.inner.metrics, e, stale),
     }
@@ -165,6 +166,7 @@ pub(super) async fn cached(
                     quote,
                     origin: Origin::Cache(tier),
                     route: Vec::new(),
+                    not_stored: None,
                 };
                 return (Some(hit), None);
             }
@@ -197,6 +199,7 @@ pub(super) fn serve_stale(
                 quote,
                 origin: Origin::Stale,
                 route: e.attempts,
+                not_stored: None,
             })
         }
         _ => Err(e),
@@ -208,10 +211,15 @@ pub(super) async fn refresh(
     service: &QuoteService,
     symbol: &Symbol,
     order: &[ProviderId],
-) -> Result<(Quote, Vec<Attempt>), QuoteError> {
+) -> Result<LatestPrice, QuoteError> {
     walk(service, symbol, order)
         .await
-        .map(|(quote, _, route)| (quote, route))
+        .map(|(recorded, joined, route)| LatestPrice {
+            quote: recorded.quote,
+            origin: Origin::Provider { joined },
+            route,
+            not_stored: recorded.not_stored,
+        })
 }
 
 /// Asks each provider of `order` in turn until one gives a quote.
@@ -219,7 +227,7 @@ async fn walk(
     service: &QuoteService,
     symbol: &Symbol,
     order: &[ProviderId],
-) -> Result<(Quote, bool, Vec<Attempt>), QuoteError> {
+) -> Result<(Recorded, bool, Vec<Attempt>), QuoteError> {
     let mut route = Vec::with_capacity(order.len());
     for id in order {
         let source = match service.inner.providers.get(*id) {
@@ -231,12 +239,12 @@ async fn walk(
         };
         let (result, leader) = service.fetch(source, symbol).await;
         match result {
-            Ok(quote) => {
+            Ok(recorded) => {
                 route.push(Attempt {
                     provider: *id,
                     outcome: AttemptOutcome::Served,
                 });
-                return Ok((quote, !leader, route));
+                return Ok((recorded, !leader, route));
             }
             Err(miss) => {
                 let attempt = miss.attempt(*id);
