@@ -332,3 +332,89 @@ async fn a_batch_needs_one_to_fifty_valid_symbols_and_not_both_forms() {
     let r = app.get("/prices/latest?symbols=AAPL,MSFT").await;
     assert_eq!(r.json["quotes"][1]["provider"], "simulated");
 }
+
+#[tokio::test]
+async fn ready_shows_the_chain_live_and_failovers_are_counted_with_the_answering_provider_on_record()
+ {
+    let twelve = FakeProvider::start(Kind::TwelveData).await;
+    let fmp = FakeProvider::start(Kind::Fmp).await;
+    twelve.reply_all(ProviderReply::Raw(
+        503,
+        "text/html",
+        "<html>down</html>".into(),
+    ));
+    let lines = harness::EmfLines::default();
+    let app = with(&[&twelve, &fmp], "twelvedata,fmp")
+        .postgres()
+        .redis()
+        .kafka()
+        .metrics(lines.metrics())
+        .build()
+        .await;
+    let before = app.get("/ready").await;
+    let chain = before.json["providers"].as_array().expect("the chain");
+    let names: Vec<&str> = chain
+        .iter()
+        .map(|p| p["provider"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["twelvedata", "fmp"], "{}", before.text);
+    assert_eq!(
+        chain[0]["quota_left"]["a day"], 800,
+        "Twelve Data's free tier"
+    );
+    assert_eq!(chain[0]["counted_in"], "redis");
+    assert_eq!(chain[0]["circuit"], "closed");
+    assert_eq!(chain[0]["configured"], true);
+
+    for s in ["AAPL", "MSFT", "NVDA"] {
+        let r = app.get(&format!("/prices/latest?symbol={s}")).await;
+        assert_eq!(r.json["provider"], "fmp", "{}", r.text);
+    }
+
+    let after = app.get("/ready").await;
+    let chain = after.json["providers"].as_array().expect("the chain");
+    assert_eq!(chain[0]["quota_left"]["a day"], 797, "{}", after.text);
+    assert!(
+        chain[0]["circuit"]
+            .as_str()
+            .unwrap()
+            .starts_with("open for "),
+        "three failures open the circuit: {}",
+        after.text
+    );
+    assert_eq!(
+        chain[1]["quota_left"]["a day"], 247,
+        "FMP's free tier, less 3"
+    );
+    assert_eq!(chain[1]["circuit"], "closed");
+
+    let failovers = lines.named("ProviderFailover");
+    assert_eq!(failovers.len(), 3, "{failovers:?}");
+    for line in &failovers {
+        assert_eq!(
+            (line["Provider"].as_str(), line["Reason"].as_str()),
+            (Some("twelvedata"), Some("unavailable"))
+        );
+    }
+
+    // The raw rows and the events name the provider that answered.
+    let db = app.db.as_ref().unwrap().client().await;
+    let providers: Vec<String> = db
+        .query("SELECT DISTINCT provider FROM raw_market_data", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(providers, ["fmp"]);
+    let records = harness::kafka::consume(
+        app.topic.as_deref().unwrap(),
+        3,
+        std::time::Duration::from_secs(20),
+    )
+    .await;
+    assert_eq!(records.len(), 3);
+    for record in &records {
+        assert_eq!(record.value["source"], "fmp", "{:?}", record.value);
+    }
+}

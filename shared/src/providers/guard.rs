@@ -114,15 +114,63 @@ impl fmt::Display for Circuit {
     }
 }
 
-/// One provider's state in this process, for `/ready`.
+/// One provider's live state, for `/ready` and the runner's banner.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GuardState {
-    /// Its circuit.
+    /// Its circuit (this process's).
     pub circuit: Circuit,
-    /// Calls left in each window (seconds, calls), as this process last counted them
-    /// (without Redis) or `None` when counted in Redis.
-    pub quota_left: Option<Vec<(u64, u32)>>,
+    /// Calls left in each quota window: (window seconds, calls left), counted where the
+    /// quotas are (Redis, across containers, or this process).
+    pub quota_left: Vec<(u64, u32)>,
+    /// How much longer it is skipped after it rate-limited us or refused the credentials.
+    pub cool_down: Option<Duration>,
+    /// Where the quotas are counted: `redis` or `process`.
+    pub counted_in: &'static str,
 }
+
+impl fmt::Display for GuardState {
+    /// `58/60 a minute, 790/800 a day left (redis), circuit closed`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let left: Vec<String> = self
+            .quota_left
+            .iter()
+            .map(|(w, n)| format!("{n} {}", window_name(*w)))
+            .collect();
+        if left.is_empty() {
+            f.write_str("no quota")?;
+        } else {
+            write!(f, "{} left ({})", left.join(", "), self.counted_in)?;
+        }
+        write!(f, ", circuit {}", self.circuit)?;
+        if let Some(wait) = self.cool_down {
+            write!(f, ", cooling down for {} s", wait.as_secs().max(1))?;
+        }
+        Ok(())
+    }
+}
+
+/// `a minute`, `an hour`, `a day` or `per N s`: how a quota window reads.
+pub fn window_name(seconds: u64) -> String {
+    match seconds {
+        60 => "a minute".into(),
+        3_600 => "an hour".into(),
+        86_400 => "a day".into(),
+        w => format!("per {w} s"),
+    }
+}
+
+/// Reads a provider's cool-down and its use of each window, on the server's clock, without
+/// counting anything. `KEYS[1]` is the provider's key prefix; `ARGV` the window lengths.
+/// Returns `{cool_down_ms, used_1, used_2, ...}`.
+const STATE_SCRIPT: &str = r"
+local out = {redis.call('PTTL', KEYS[1] .. ':cooldown')}
+local now = tonumber(redis.call('TIME')[1])
+for i = 1, #ARGV do
+  local w = tonumber(ARGV[i])
+  out[#out + 1] = tonumber(redis.call('GET', KEYS[1] .. ':' .. w .. ':' .. math.floor(now / w)) or '0')
+end
+return out
+";
 
 #[derive(Debug, Default)]
 struct Breaker {
@@ -143,6 +191,7 @@ pub struct ProviderGuards {
     limits: BTreeMap<ProviderId, QuotaLimits>,
     redis: Option<RedisConnection>,
     script: Script,
+    state_script: Script,
     on_local: AtomicBool,
     local: Mutex<Local>,
     breakers: Mutex<HashMap<ProviderId, Breaker>>,
@@ -159,6 +208,7 @@ impl ProviderGuards {
             on_local: AtomicBool::new(redis.is_none()),
             redis,
             script: Script::new(ADMIT_SCRIPT),
+            state_script: Script::new(STATE_SCRIPT),
             local: Mutex::new(Local::default()),
             breakers: Mutex::new(HashMap::new()),
         }
@@ -201,26 +251,63 @@ impl ProviderGuards {
         self.cool_down(provider, cool_down).await;
     }
 
-    /// The state of `provider` in this process.
-    pub fn state(&self, provider: ProviderId) -> GuardState {
+    /// The live state of `provider`: its quotas as counted across containers (Redis, one
+    /// bounded read) or by this process, its cool-down, its circuit.
+    pub async fn state(&self, provider: ProviderId) -> GuardState {
         let circuit = self.circuit(provider);
-        let quota_left = self.on_local.load(Ordering::Relaxed).then(|| {
-            let now = unix_now();
-            let local = self.lock_local();
-            self.limits
-                .get(&provider)
-                .map(|l| l.windows())
-                .unwrap_or_default()
+        let windows = self
+            .limits
+            .get(&provider)
+            .map(|l| l.windows())
+            .unwrap_or_default();
+        if let Some(redis) = &self.redis {
+            let mut invocation = self
+                .state_script
+                .key(redis.key(&format!("provider-quota:{provider}")));
+            for (w, _) in &windows {
+                invocation.arg(*w);
+            }
+            let reply: Result<Vec<i64>, _> = redis
+                .run(|mut c| async move { invocation.invoke_async(&mut c).await })
+                .await;
+            if let Ok([cool_ms, used @ ..]) = reply.as_deref() {
+                if used.len() == windows.len() {
+                    return GuardState {
+                        circuit,
+                        quota_left: windows
+                            .iter()
+                            .zip(used)
+                            .map(|((w, limit), used)| {
+                                let used = u32::try_from(*used).unwrap_or(u32::MAX);
+                                (*w, limit.saturating_sub(used))
+                            })
+                            .collect(),
+                        cool_down: u64::try_from(*cool_ms)
+                            .ok()
+                            .filter(|ms| *ms > 0)
+                            .map(Duration::from_millis),
+                        counted_in: "redis",
+                    };
+                }
+            }
+        }
+        let now = unix_now();
+        let local = self.lock_local();
+        GuardState {
+            circuit,
+            quota_left: windows
                 .into_iter()
                 .map(|(w, limit)| {
                     let used = local.counts.get(&(provider, w, now / w)).copied();
                     (w, limit.saturating_sub(used.unwrap_or(0)))
                 })
-                .collect()
-        });
-        GuardState {
-            circuit,
-            quota_left,
+                .collect(),
+            cool_down: local
+                .cool_down
+                .get(&provider)
+                .and_then(|until| until.checked_duration_since(Instant::now()))
+                .filter(|d| !d.is_zero()),
+            counted_in: "process",
         }
     }
 
@@ -419,7 +506,7 @@ mod tests {
         assert!(matches!(g.admit(P, 4).await, Admission::QuotaUsed(_)));
         assert_eq!(g.admit(P, 3).await, Admission::Go);
         assert!(matches!(g.admit(P, 1).await, Admission::QuotaUsed(_)));
-        assert_eq!(g.state(P).quota_left, Some(vec![(60, 0)]));
+        assert_eq!(g.state(P).await.quota_left, vec![(60, 0)]);
     }
 
     #[tokio::test]
@@ -467,7 +554,7 @@ mod tests {
             g.record(P, Err(&down)).await;
         }
         assert!(matches!(g.admit(P, 1).await, Admission::CircuitOpen(_)));
-        assert!(matches!(g.state(P).circuit, Circuit::Open(_)));
+        assert!(matches!(g.state(P).await.circuit, Circuit::Open(_)));
         // Pretend the open time has passed.
         g.lock_breakers().get_mut(&P).unwrap().open_until = Some(Instant::now());
         assert_eq!(g.admit(P, 1).await, Admission::Go, "the probe");
@@ -475,9 +562,9 @@ mod tests {
             matches!(g.admit(P, 1).await, Admission::CircuitOpen(_)),
             "one probe at a time"
         );
-        assert_eq!(g.state(P).circuit, Circuit::HalfOpen);
+        assert_eq!(g.state(P).await.circuit, Circuit::HalfOpen);
         g.record(P, Ok(())).await;
-        assert_eq!(g.state(P).circuit, Circuit::Closed);
+        assert_eq!(g.state(P).await.circuit, Circuit::Closed);
         assert_eq!(g.admit(P, 1).await, Admission::Go);
     }
 

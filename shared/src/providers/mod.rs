@@ -29,7 +29,7 @@ use crate::config::{ConfigError, Env};
 use crate::domain::{FetchedQuote, ProviderId, Symbol};
 
 pub use finnhub::{Finnhub, FinnhubConfig};
-pub use guard::{Admission, GuardState, ProviderGuards};
+pub use guard::{Admission, GuardState, ProviderGuards, window_name};
 pub use settings::{ProviderSettings, QuotaLimits};
 pub use simulated::Simulated;
 
@@ -368,6 +368,21 @@ impl Providers {
         &self.guards
     }
 
+    /// The chain in priority order, each provider with whether it is configured and its live
+    /// state (quota left, cool-down, circuit): what `/ready` and the runner's banner show,
+    /// so an operator sees which provider the next request will go to and why.
+    pub async fn chain_state(&self) -> Vec<ChainLink> {
+        let mut links = Vec::with_capacity(self.chain.len());
+        for id in &self.chain {
+            links.push(ChainLink {
+                provider: *id,
+                configured: self.is_configured(*id),
+                state: self.guards.state(*id).await,
+            });
+        }
+        links
+    }
+
     /// The provider `id`, or why it cannot be used.
     pub fn get(&self, id: ProviderId) -> Result<Arc<dyn QuoteProvider>, ProviderError> {
         self.configured
@@ -383,6 +398,17 @@ impl Providers {
     pub fn is_configured(&self, id: ProviderId) -> bool {
         self.configured.contains_key(&id)
     }
+}
+
+/// One provider of the failover chain and its live state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainLink {
+    /// The provider.
+    pub provider: ProviderId,
+    /// Whether it has what it needs (a key, or being enabled).
+    pub configured: bool,
+    /// Its quotas, cool-down and circuit now.
+    pub state: GuardState,
 }
 
 /// What to set to use `id`.

@@ -6,8 +6,10 @@ use axum::Extension;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use market_data::providers::{ChainLink, window_name};
 use market_data::readiness::{DependencyState, DependencyStatus};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use utoipa::ToSchema;
 
 /// Liveness: the process answers.
@@ -37,6 +39,48 @@ pub struct Readiness {
     /// Empty for a caller without a key when keys are configured.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dependencies: Vec<Dependency>,
+    /// The failover chain in priority order, each provider with its live state.
+    /// Empty for a caller without a key when keys are configured.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub providers: Vec<ChainProvider>,
+}
+
+/// One provider of the failover chain, as it stands now.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"provider": "twelvedata", "configured": true,
+    "quota_left": {"a minute": 7, "a day": 790}, "counted_in": "redis", "circuit": "closed"}))]
+pub struct ChainProvider {
+    /// Its id (`finnhub`, `twelvedata`, ...).
+    pub provider: String,
+    /// Whether it has what it needs (a key, or being enabled); the chain skips it if not.
+    pub configured: bool,
+    /// Calls left in each quota window (`a minute`, `an hour`, `a day`).
+    pub quota_left: BTreeMap<String, u32>,
+    /// Where the quotas are counted: `redis` (across containers) or `process`.
+    pub counted_in: String,
+    /// `closed`, `half-open` or `open for N s` (this container's breaker).
+    pub circuit: String,
+    /// Seconds it is still skipped after it rate-limited us or refused the key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cool_down_seconds: Option<u64>,
+}
+
+impl From<ChainLink> for ChainProvider {
+    fn from(link: ChainLink) -> Self {
+        Self {
+            provider: link.provider.to_string(),
+            configured: link.configured,
+            quota_left: link
+                .state
+                .quota_left
+                .iter()
+                .map(|(w, n)| (window_name(*w), *n))
+                .collect(),
+            counted_in: link.state.counted_in.into(),
+            circuit: link.state.circuit.to_string(),
+            cool_down_seconds: link.state.cool_down.map(|d| d.as_secs().max(1)),
+        }
+    }
 }
 
 /// One dependency's state.
@@ -86,8 +130,9 @@ pub async fn health() -> Json<Health> {
     path = "/ready",
     tag = "operations",
     summary = "Readiness, with each dependency's state",
-    description = "Checks the store, the shared cache and the event bus (each bounded to 2 s) \
-                   and reports which providers are configured. Needs no key; when API keys are \
+    description = "Checks the store, the shared cache and the event bus (each bounded to 2 s), \
+                   reports which providers are configured, and lists the failover chain with \
+                   each provider's quota left, cool-down and circuit. Needs no key; when API keys are \
                    configured, a caller without a valid one gets the status alone (no \
                    dependencies, hosts or errors).",
     responses(
@@ -110,10 +155,14 @@ pub async fn ready(
     // With API keys configured, only a caller with one learns what the service runs on.
     let trusted =
         state.edge.api_keys.is_none() || matches!(caller.as_deref(), Some(Caller::Key(_)));
-    let dependencies: Vec<Dependency> = if trusted {
-        states.into_iter().map(Dependency::from).collect()
+    let (dependencies, providers) = if trusted {
+        let chain = state.api.quotes.providers().chain_state().await;
+        (
+            states.into_iter().map(Dependency::from).collect(),
+            chain.into_iter().map(ChainProvider::from).collect(),
+        )
     } else {
-        Vec::new()
+        (Vec::new(), Vec::new())
     };
     let (code, status) = if all_up {
         (StatusCode::OK, "ready")
@@ -125,6 +174,7 @@ pub async fn ready(
         Json(Readiness {
             status: status.into(),
             dependencies,
+            providers,
         }),
     )
 }
