@@ -25,6 +25,8 @@ use market_data_local::poller_clock;
 use price_api::AppState;
 use price_api::edge::EdgeConfig;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use tracing::{error, info};
 
 #[derive(Parser)]
@@ -169,10 +171,59 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-/// Starts the consumer of price events the way the configuration allows; says which.
-fn start_consumer(config: &Config, services: &Services, args: &ConsumerArgs) -> String {
+/// Completes on the first SIGTERM (what `kill`, systemd and container runtimes send) or
+/// Ctrl-C; `stopping` then tells every part of the runner to stop.
+async fn stop_signal(stopping: watch::Sender<bool>) {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    info!("stopping");
+    let _ = stopping.send(true);
+}
+
+/// Completes once the runner is told to stop.
+async fn stopped(mut stopping: watch::Receiver<bool>) {
+    // An error means the sender is gone: nobody can ask for a stop any more.
+    if stopping.wait_for(|stop| *stop).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Longest a stopping runner waits for its event source to leave cleanly (the batch in
+/// hand is given up, not committed: the next start reads it again).
+const CONSUMER_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Starts the consumer of price events the way the configuration allows; says which, and
+/// hands back the task to await on the way out (the Kafka event source stops on `stopping`).
+fn start_consumer(
+    config: &Config,
+    services: &Services,
+    args: &ConsumerArgs,
+    stopping: watch::Receiver<bool>,
+) -> (String, Option<JoinHandle<()>>) {
     if args.no_consumer {
-        return "off (LOCAL_CONSUMER_OFF)".into();
+        return ("off (LOCAL_CONSUMER_OFF)".into(), None);
     }
     let settings = args.settings();
     let consumer = services.consumer.clone();
@@ -181,10 +232,13 @@ fn start_consumer(config: &Config, services: &Services, args: &ConsumerArgs) -> 
         tokio::spawn(
             async move { event_source::run_in_process(events, &settings, consumer).await },
         );
-        return "ma-consumer handler, fed by the in-process bus".into();
+        return (
+            "ma-consumer handler, fed by the in-process bus".into(),
+            None,
+        );
     }
     let Some(kafka) = config.kafka.clone() else {
-        return "off (no event bus)".into();
+        return ("off (no event bus)".into(), None);
     };
     let described = format!(
         "ma-consumer handler behind an emulated MSK event source (group {}, batches of up to {} \
@@ -193,13 +247,14 @@ fn start_consumer(config: &Config, services: &Services, args: &ConsumerArgs) -> 
         settings.max_records,
         settings.max_wait.as_millis()
     );
-    tokio::spawn(async move {
-        let shutdown = std::future::pending::<()>();
-        if let Err(e) = event_source::run_kafka(&kafka, &settings, consumer, shutdown).await {
+    let task = tokio::spawn(async move {
+        if let Err(e) =
+            event_source::run_kafka(&kafka, &settings, consumer, stopped(stopping)).await
+        {
             error!(error = %e, "the event source stopped");
         }
     });
-    described
+    (described, Some(task))
 }
 
 /// Plays the poller's event sources: the one-minute wake-up rule, and the tick queue
@@ -241,15 +296,35 @@ async fn serve(
     consumer: &ConsumerArgs,
 ) -> anyhow::Result<()> {
     let state = AppState::new(services.api.clone(), edge);
+    let (stopping, stop_seen) = watch::channel(false);
     println!("market-data local runner");
     for p in services.ports().iter().chain(&state.edge.describe()) {
         println!("  {:<20} {}", p.port, p.adapter);
     }
-    println!(
-        "  {:<20} {}",
-        "consumer",
-        start_consumer(config, &services, consumer)
-    );
+    // The failover chain as it stands: who the next request goes to, and what each has left.
+    for (i, link) in services
+        .api
+        .quotes
+        .providers()
+        .chain_state()
+        .await
+        .iter()
+        .enumerate()
+    {
+        let configured = if link.configured {
+            String::new()
+        } else {
+            "not configured, skipped; ".into()
+        };
+        println!(
+            "  {:<20} {} ({configured}{})",
+            format!("chain #{}", i + 1),
+            link.provider,
+            link.state
+        );
+    }
+    let (described, consumer_task) = start_consumer(config, &services, consumer, stop_seen.clone());
+    println!("  {:<20} {}", "consumer", described);
     println!(
         "  {:<20} {}",
         "poller",
@@ -262,10 +337,19 @@ async fn serve(
     info!(%addr, "serving");
     // With the peer address, so the rate limit can tell clients apart.
     let app = price_api::router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+    tokio::spawn(stop_signal(stopping));
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(stopped(stop_seen))
         .await
-        .context("server failed")
+        .context("server failed");
+    if let Some(task) = consumer_task {
+        // Leaves the consumer group's offsets as committed: a restart resumes from them.
+        if tokio::time::timeout(CONSUMER_STOP_TIMEOUT, task)
+            .await
+            .is_err()
+        {
+            error!("the event source did not stop in time");
+        }
+    }
+    served
 }

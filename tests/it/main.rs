@@ -38,4 +38,5 @@ mod price_history;
 mod provider_adapters;
 mod rate_limit;
 mod redis_cache;
+mod runner_restarts;
 mod secrets;
