@@ -81,3 +81,45 @@ async fn with_no_job_undelivered_events_reach_the_topic_and_the_averages_within_
     clock.abort();
     source.stop().await;
 }
+
+#[tokio::test]
+async fn every_run_measures_how_long_the_oldest_undelivered_event_has_waited() {
+    use market_data::domain::Symbol;
+    use market_data::providers::{QuoteProvider, Simulated};
+    use market_data::store::PriceStore;
+
+    let lines = harness::EmfLines::default();
+    let app = TestApp::builder()
+        .postgres()
+        .kafka()
+        .metrics(lines.metrics())
+        .build()
+        .await;
+    let store = app.services.postgres().expect("the PostgreSQL store");
+    let mut fetched = Simulated::new()
+        .quote(&Symbol::parse("AAPL").unwrap())
+        .await
+        .unwrap();
+    fetched.quote.fetched_at = chrono::Utc::now() - chrono::Duration::seconds(90);
+    // Not yet due for re-publishing: it waits, as an event whose broker is down does.
+    let due_later = chrono::Utc::now() + chrono::Duration::seconds(3_600);
+    let id = uuid::Uuid::now_v7();
+    store.insert_raw(id, &fetched, due_later).await.unwrap();
+
+    let report = app.services.republisher.run(10).await.unwrap();
+    assert_eq!(report.claimed, 0);
+    let ages = lines.named("UndeliveredEventAgeSeconds");
+    assert_eq!(ages.len(), 1);
+    let age = ages[0]["UndeliveredEventAgeSeconds"].as_f64().unwrap();
+    assert!((90.0..120.0).contains(&age), "waited about 90 s: {age}");
+    assert_eq!(
+        ages[0]["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Unit"],
+        "Seconds"
+    );
+
+    store.release(&[id], Duration::ZERO).await.unwrap();
+    let report = app.services.republisher.run(10).await.unwrap();
+    assert_eq!(report.delivered, 1, "{report:?}");
+    let ages = lines.named("UndeliveredEventAgeSeconds");
+    assert_eq!(ages[1]["UndeliveredEventAgeSeconds"], 0.0, "none waits");
+}

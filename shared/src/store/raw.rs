@@ -40,6 +40,11 @@ pub trait PriceStore: Send + Sync {
     /// re-publishing failed, and they should not wait out the whole lease.
     async fn release(&self, ids: &[Uuid], after: Duration) -> Result<(), StoreError>;
 
+    /// When the oldest row whose event was never confirmed was fetched (`None` when every
+    /// event was delivered): how long the oldest event has waited, for the alarm that says
+    /// events are not reaching the consumer.
+    async fn oldest_undelivered(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
+
     /// Whether the store answers (for readiness).
     async fn ping(&self) -> Result<(), StoreError>;
 }

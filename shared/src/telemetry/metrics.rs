@@ -18,6 +18,8 @@ pub enum Unit {
     Count,
     /// Elapsed time.
     Milliseconds,
+    /// An age or a wait too long for milliseconds to read well.
+    Seconds,
 }
 
 impl Unit {
@@ -25,6 +27,7 @@ impl Unit {
         match self {
             Unit::Count => "Count",
             Unit::Milliseconds => "Milliseconds",
+            Unit::Seconds => "Seconds",
         }
     }
 }
@@ -89,6 +92,18 @@ impl Metrics {
             name,
             value: ms,
             unit: Unit::Milliseconds,
+            dimensions,
+        });
+    }
+}
+
+impl Metrics {
+    /// Records an age or a long wait of `name` in seconds.
+    pub fn seconds(&self, name: &'static str, secs: f64, dimensions: Vec<(&'static str, String)>) {
+        self.0.record(Measurement {
+            name,
+            value: secs,
+            unit: Unit::Seconds,
             dimensions,
         });
     }

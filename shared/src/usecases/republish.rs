@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::Utc;
 use tracing::warn;
 
 use crate::events::EventBus;
@@ -54,8 +55,27 @@ impl Republisher {
     /// the batch is not tried (the bus is down; each would wait the delivery timeout): those
     /// rows are given back, due again after [`RETRY_AFTER_FAILURE`]. A `batch` of 0 claims
     /// nothing and returns at once (an empty claim never ends the loop otherwise).
+    ///
+    /// Then records how long the oldest event still undelivered has waited
+    /// (`UndeliveredEventAgeSeconds`, 0 when none waits): run every minute by the poller's
+    /// wake-up, it is what the alarm on undelivered events watches.
     #[tracing::instrument(skip(self))]
     pub async fn run(&self, batch: usize) -> Result<RepublishReport, StoreError> {
+        let report = self.send_due(batch).await;
+        match self.store.oldest_undelivered().await {
+            Ok(oldest) => {
+                let age = oldest.map_or(0.0, |t| {
+                    (Utc::now() - t).num_milliseconds().max(0) as f64 / 1000.0
+                });
+                self.metrics
+                    .seconds("UndeliveredEventAgeSeconds", age, vec![]);
+            }
+            Err(e) => warn!(error = %e, "age of the oldest undelivered event unknown"),
+        }
+        report
+    }
+
+    async fn send_due(&self, batch: usize) -> Result<RepublishReport, StoreError> {
         let mut report = RepublishReport::default();
         if batch == 0 {
             return Ok(report);

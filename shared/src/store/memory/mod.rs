@@ -143,6 +143,16 @@ impl PriceStore for MemoryStore {
             .collect())
     }
 
+    async fn oldest_undelivered(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(self
+            .lock()
+            .by_id
+            .values()
+            .filter(|r| r.delivered_at.is_none())
+            .map(|r| r.fetched.quote.fetched_at)
+            .min())
+    }
+
     async fn release(&self, ids: &[Uuid], after: Duration) -> Result<(), StoreError> {
         let due = Utc::now() + chrono::Duration::from_std(after).unwrap_or(chrono::Duration::MAX);
         let mut rows = self.lock();

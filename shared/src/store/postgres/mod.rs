@@ -298,6 +298,21 @@ impl PriceStore for PostgresStore {
         Ok(())
     }
 
+    async fn oldest_undelivered(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let (client, deadline) = self.checkout().await?;
+        let outcome = timeout_at(
+            deadline,
+            // The partial index of undelivered rows keeps this cheap however big the table.
+            client.query_one(
+                "SELECT min(fetched_at) FROM raw_market_data WHERE event_delivered_at IS NULL",
+                &[],
+            ),
+        )
+        .await;
+        let row = self.settle(client, outcome)?;
+        Ok(row.get(0))
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         let (client, deadline) = self.checkout().await?;
         let outcome = timeout_at(deadline, client.simple_query("SELECT 1")).await;
