@@ -148,6 +148,9 @@ phase fmt cargo fmt --all --check
 # cfn-lint and `sam validate --lint` on the SAM template and infra/ (tools installed once).
 phase templates "$ROOT/local/lint-templates.sh"
 phase clippy cargo clippy --workspace --all-targets --locked -- -D warnings
+# The binaries before the tests: runner_restarts runs the real market-data-local (it would
+# otherwise build it inside a test's time).
+phase bins cargo build --workspace --bins --locked
 phase tests run_tests "$@"
 if [ "$doc_tests" = yes ]; then phase doctests cargo test --workspace --doc --locked; fi
 phase smoke smoke
