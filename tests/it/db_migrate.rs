@@ -300,6 +300,13 @@ async fn create_migrates_readies_the_roles_and_answers_success() {
     }
     let all: Vec<&str> = MIGRATIONS.iter().map(|m| m.name).collect();
     assert_eq!(body["Data"]["Applied"], all.join(","), "{body}");
+    assert_eq!(
+        body["Reason"],
+        format!(
+            "{} migration(s) applied; roles mdb_api, mdb_consumer, mdb_poller ready",
+            all.len()
+        )
+    );
     assert!(cfn.drain().is_empty(), "one answer only");
 
     assert_eq!(deploy.applied_versions().await, all_versions());
@@ -405,7 +412,7 @@ async fn an_unreachable_owner_answers_failed_with_a_reason_and_no_password() {
         assert_eq!(body["Status"], "FAILED", "{body}");
         let reason = body["Reason"].as_str().unwrap_or_default();
         assert!(reason.starts_with("migrations: "), "{kind}: {reason}");
-        assert_eq!(Some(reason), answer.reason.as_deref());
+        assert_eq!(reason, answer.reason);
         assert_eq!(body["PhysicalResourceId"], "db");
         let text = body.to_string();
         for password in deploy.passwords() {

@@ -66,8 +66,9 @@ const MAX_REASON_CHARS: usize = 1000;
 pub struct Answer {
     /// `SUCCESS` or `FAILED`.
     pub success: bool,
-    /// Why it failed (already free of secrets); `None` on success.
-    pub reason: Option<String>,
+    /// What was done, or why it failed (already free of secrets). Always sent: CloudFormation
+    /// shows it in the stack's events.
+    pub reason: String,
     /// The request type answered (`Create`, `Update`, `Delete`), or `None` for an event that
     /// was not a custom-resource request but carried a `ResponseURL`.
     pub request_type: Option<&'static str>,
@@ -146,8 +147,9 @@ pub async fn handle(
     let (request_type, outcome) = match request {
         Err(reason) => (None, Err(reason)),
         Ok(CloudFormationCustomResourceRequest::Delete(_)) => {
-            tracing::info!("delete: the database and its roles are left as they are");
-            (Some("Delete"), Ok(HashMap::new()))
+            let summary = "delete: the database and its roles are left as they are";
+            tracing::info!("{summary}");
+            (Some("Delete"), Ok((HashMap::new(), summary.to_owned())))
         }
         Ok(request) => {
             let kind = match request {
@@ -173,18 +175,23 @@ pub async fn handle(
                     .zip(prepared.secret_ids)
                     .map(|(key, id)| ((*key).to_owned(), id))
                     .collect();
+                let summary = format!(
+                    "{} migration(s) applied; roles {} ready",
+                    prepared.applied.len(),
+                    ROLES.map(|(role, _)| role).join(", ")
+                );
                 data.insert("Applied".to_owned(), prepared.applied.join(","));
-                data
+                (data, summary)
             });
             (Some(kind), outcome.map_err(|e| e.to_string()))
         }
     };
     let (success, reason, data) = match outcome {
-        Ok(data) => (true, None, data),
+        Ok((data, summary)) => (true, summary, data),
         Err(reason) => {
             let reason = scrub(&reason, &redact);
             tracing::error!(request = ?request_type, reason = %reason, "answering FAILED");
-            (false, Some(reason), HashMap::new())
+            (false, reason, HashMap::new())
         }
     };
     let mut response = CloudFormationCustomResourceResponse::default();
@@ -193,7 +200,7 @@ pub async fn handle(
     } else {
         CloudFormationCustomResourceResponseStatus::Failed
     };
-    response.reason = reason.clone();
+    response.reason = Some(reason.clone());
     response.physical_resource_id = target.physical_resource_id;
     response.stack_id = target.stack_id;
     response.request_id = target.request_id;
@@ -387,4 +394,82 @@ async fn send_answer(
         tracing::warn!(attempt, error = %last, "the answer to CloudFormation was not accepted");
     }
     Err(AnswerError::NotDelivered(last))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sample_event_is_a_create_request_with_somewhere_to_answer() {
+        let event: serde_json::Value =
+            serde_json::from_str(include_str!("../../../local/events/db-migrate-create.json"))
+                .expect("JSON");
+        let target = Target::of(&event).expect("a ResponseURL");
+        assert!(target.response_url.starts_with("http://127.0.0.1:9999/"));
+        assert_eq!(target.logical_resource_id, "DatabaseMigrations");
+        assert_eq!(target.physical_resource_id, PHYSICAL_ID);
+        assert!(matches!(
+            serde_json::from_value::<CloudFormationCustomResourceRequest>(event),
+            Ok(CloudFormationCustomResourceRequest::Create(_))
+        ));
+    }
+
+    #[test]
+    fn an_event_without_a_response_url_cannot_be_answered() {
+        let event = serde_json::json!({"RequestType": "Create"});
+        assert!(matches!(
+            Target::of(&event),
+            Err(AnswerError::NoResponseUrl)
+        ));
+    }
+
+    #[test]
+    fn a_role_secret_must_name_its_role_and_hold_a_password() {
+        let secret = |json: &str| SecretString::from(json.to_owned());
+        let ok = role_password(
+            "mdb_api",
+            &secret(r#"{"username":"mdb_api","password":"pw1","host":"h"}"#),
+        )
+        .expect("a good secret");
+        assert_eq!(ok.expose_secret(), "pw1");
+        for (json, reason) in [
+            (
+                r#"{"username":"postgres","password":"pw2"}"#,
+                "not the role",
+            ),
+            (r#"{"password":"pw3"}"#, "no \"username\""),
+            (r#"{"username":"mdb_api","password":""}"#, "non-empty"),
+            ("pw4", "not JSON"),
+        ] {
+            let err = role_password("mdb_api", &secret(json)).expect_err(json);
+            assert!(err.contains(reason), "{json}: {err}");
+            assert!(!err.contains("pw"), "{json}: the value in {err}");
+        }
+    }
+
+    #[test]
+    fn the_password_statement_holds_a_verifier_not_the_password() {
+        // Quotes and backslashes in a password cannot reach the SQL text.
+        let password = SecretString::from("it's a 'secret'\\; DROP ROLE x".to_owned());
+        let sql = alter_role_password("mdb_api", &password).expect("a statement");
+        assert!(sql.starts_with("ALTER ROLE mdb_api PASSWORD 'SCRAM-SHA-256$4096:"));
+        assert_eq!(sql.matches('\'').count(), 2, "{sql}");
+        assert!(!sql.contains("secret"), "{sql}");
+        assert!(alter_role_password("mdb_api\"; --", &password).is_err());
+    }
+
+    #[test]
+    fn a_reason_is_scrubbed_of_every_secret_and_cut_to_size() {
+        let secrets = [
+            SecretString::from("hunter2".to_owned()),
+            SecretString::from(String::new()),
+        ];
+        assert_eq!(
+            scrub("password hunter2 refused for hunter2", &secrets),
+            "password *** refused for ***"
+        );
+        let long = "x".repeat(5000);
+        assert_eq!(scrub(&long, &secrets).chars().count(), MAX_REASON_CHARS + 1);
+    }
 }
