@@ -277,7 +277,8 @@ pub async fn prepare(
         secret_ids[i] = id;
     }
 
-    // One connection, no statement timeout of the pool's (the migrator lifts it itself).
+    // One connection, used in turn by the migrations (which lift the statement timeout for
+    // themselves) and by the roles' transaction.
     let store = PostgresStore::new(&DatabaseConfig {
         pool_size: 1,
         migrate_on_start: false,
