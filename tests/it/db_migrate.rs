@@ -545,3 +545,56 @@ async fn the_logs_never_hold_a_password() {
         "the response URL in the logs"
     );
 }
+
+/// A port that accepts connections and never says a word: a database host that hangs.
+async fn silent_port() -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn a_silent_owner_is_given_up_before_the_deadline_and_answered_failed() {
+    let deploy = Deploy::with_owner_port(Database::shared().await, Some(silent_port().await)).await;
+    let mut cfn = ResponseUrl::start(http::StatusCode::OK).await;
+    let lookup = |k: &str| {
+        deploy
+            .vars
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+    };
+    let store = SecretsManager::new(deploy.secrets.clone());
+    let env = Env::new(&lookup, Some(&store));
+    // Two seconds of work before the time kept back to answer.
+    let started = Instant::now();
+    let deadline = started + db_migrate::ANSWER_RESERVE + Duration::from_secs(2);
+    let answer = db_migrate::handle(
+        &env,
+        &reqwest::Client::new(),
+        cfn_response::event("Create", &cfn.url, None),
+        deadline,
+    )
+    .await
+    .expect("answered");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(!answer.success);
+    let body = cfn.next().await.body;
+    assert_eq!(body["Status"], "FAILED");
+    let reason = body["Reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with("not done within ")
+            && reason.ends_with(" s (the invocation's deadline less the time kept to answer)"),
+        "{body}"
+    );
+}
