@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The arm64 (Graviton) release build of every Lambda function, as AWS runs them.
 #
-#   local/build-arm64.sh           build price-api, poller and ma-consumer for aarch64 and zip
+#   local/build-arm64.sh           build price-api, poller, ma-consumer and db-migrate for aarch64 and zip
 #                                  each (cargo lambda build --release --arm64 --output-format zip)
 #   local/build-arm64.sh --tools   only install what the build needs (before `sam build`)
 #
@@ -19,7 +19,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
 TARGET=aarch64-unknown-linux-gnu
-FUNCTIONS=(price-api poller ma-consumer)
+FUNCTIONS=(price-api poller ma-consumer db-migrate)
 
 say() { printf '==> %s\n' "$*"; }
 die() { printf 'build-arm64.sh: %s\n' "$*" >&2; exit 1; }

@@ -7,6 +7,7 @@
 
 pub mod app;
 pub mod broker;
+pub mod cfn_response;
 pub mod dynamodb;
 pub mod emf;
 pub mod event_source;

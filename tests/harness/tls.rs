@@ -152,7 +152,8 @@ fn as_postgres(program: &Path) -> Command {
 }
 
 /// A PostgreSQL cluster of the test's own on a free port, with `ssl=on` and the certificate
-/// of [`TestCa`] `server`; trust authentication on loopback, over TLS or not.
+/// of [`TestCa`] `server`; trust authentication on loopback, over TLS or not, unless started
+/// with [`TlsPostgres::start_with_password`].
 pub struct TlsPostgres {
     child: Child,
     data: PathBuf,
@@ -170,14 +171,40 @@ pub struct TlsPostgres {
 impl TlsPostgres {
     /// Makes the certificates, runs `initdb` and starts the server; waits until it answers.
     pub async fn start() -> Self {
+        Self::start_with(None).await
+    }
+
+    /// As [`Self::start`], but TCP connections must log in with their password (SCRAM-SHA-256),
+    /// and the `postgres` superuser's is `password`: a login with a password proves it (the
+    /// shared server trusts loopback, so there any password logs in).
+    pub async fn start_with_password(password: &str) -> Self {
+        Self::start_with(Some(password)).await
+    }
+
+    async fn start_with(password: Option<&str>) -> Self {
         let dir = TempDir::new();
         let ca = TestCa::make(&dir.0, "right");
         let wrong_ca = TestCa::make(&dir.0, "wrong");
         let data = dir.0.join("data");
+        let pwfile = dir.0.join("superuser-password");
+        if let Some(password) = password {
+            std::fs::write(&pwfile, password).expect("write the password file");
+        }
         run(Command::new("chown").arg("-R").arg("postgres").arg(&dir.0));
         let bindir = postgres_bindir();
-        run(as_postgres(&bindir.join("initdb"))
-            .args(["-A", "trust", "-U", "postgres", "--no-sync", "-D"])
+        let mut initdb = as_postgres(&bindir.join("initdb"));
+        match password {
+            None => initdb.args(["-A", "trust"]),
+            Some(_) => initdb
+                .args([
+                    "--auth-local=trust",
+                    "--auth-host=scram-sha-256",
+                    "--pwfile",
+                ])
+                .arg(&pwfile),
+        };
+        run(initdb
+            .args(["-U", "postgres", "--no-sync", "-D"])
             .arg(&data));
         let port = free_port();
         let child = as_postgres(&bindir.join("postgres"))

@@ -17,7 +17,7 @@ use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
 const ROLES_SQL: &str = include_str!("../../migrations/bootstrap/roles.sql");
-const ROLES: [&str; 3] = ["mdb_api", "mdb_consumer", "mdb_poller"];
+pub(crate) const ROLES: [&str; 3] = ["mdb_api", "mdb_consumer", "mdb_poller"];
 
 /// A fresh database, migrated by its owner, with the roles bootstrapped (twice: the bootstrap
 /// must be idempotent).
@@ -63,8 +63,9 @@ fn url_as(db: &TestDb, role: &str) -> String {
     url
 }
 
-/// The SQLSTATE of `sql` run by `client`, which must fail.
-async fn refused(client: &tokio_postgres::Client, sql: &str) -> SqlState {
+/// The SQLSTATE of `sql` run by `client`, which must fail (also `db_migrate`'s check of the
+/// roles it readies).
+pub(crate) async fn refused(client: &tokio_postgres::Client, sql: &str) -> SqlState {
     let err = client
         .batch_execute(sql)
         .await

@@ -9,6 +9,7 @@
 
 mod api_keys;
 mod bad_input;
+mod db_migrate;
 mod distinct_quotes;
 mod encrypted_links;
 mod event_source;
