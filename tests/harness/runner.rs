@@ -79,10 +79,10 @@ impl Runner {
         let deadline = Instant::now() + Duration::from_secs(60);
         let http = reqwest::Client::new();
         loop {
-            if let Ok(r) = http.get(format!("{}/health", runner.base_url)).send().await {
-                if r.status().is_success() {
-                    return runner;
-                }
+            if let Ok(r) = http.get(format!("{}/health", runner.base_url)).send().await
+                && r.status().is_success()
+            {
+                return runner;
             }
             assert!(
                 Instant::now() < deadline,

@@ -270,25 +270,25 @@ impl ProviderGuards {
             let reply: Result<Vec<i64>, _> = redis
                 .run(|mut c| async move { invocation.invoke_async(&mut c).await })
                 .await;
-            if let Ok([cool_ms, used @ ..]) = reply.as_deref() {
-                if used.len() == windows.len() {
-                    return GuardState {
-                        circuit,
-                        quota_left: windows
-                            .iter()
-                            .zip(used)
-                            .map(|((w, limit), used)| {
-                                let used = u32::try_from(*used).unwrap_or(u32::MAX);
-                                (*w, limit.saturating_sub(used))
-                            })
-                            .collect(),
-                        cool_down: u64::try_from(*cool_ms)
-                            .ok()
-                            .filter(|ms| *ms > 0)
-                            .map(Duration::from_millis),
-                        counted_in: "redis",
-                    };
-                }
+            if let Ok([cool_ms, used @ ..]) = reply.as_deref()
+                && used.len() == windows.len()
+            {
+                return GuardState {
+                    circuit,
+                    quota_left: windows
+                        .iter()
+                        .zip(used)
+                        .map(|((w, limit), used)| {
+                            let used = u32::try_from(*used).unwrap_or(u32::MAX);
+                            (*w, limit.saturating_sub(used))
+                        })
+                        .collect(),
+                    cool_down: u64::try_from(*cool_ms)
+                        .ok()
+                        .filter(|ms| *ms > 0)
+                        .map(Duration::from_millis),
+                    counted_in: "redis",
+                };
             }
         }
         let now = unix_now();
