@@ -6,7 +6,7 @@ use harness::app::TestResponse;
 use harness::{Reply, TestApp};
 use price_api::openapi::examples;
 use price_api::problem::Problem;
-use price_api::routes::health::{Health, Readiness};
+use price_api::routes::health::{ChainProvider, Health, Readiness};
 use price_api::routes::history::{HistoryResponse, PointResponse};
 use price_api::routes::latest::PriceResponse;
 use price_api::routes::moving_average::AverageResponse;
@@ -116,6 +116,7 @@ fn check_example(schema: &Value, example: &Value, context: &str) {
         "AverageResponse" => serde_json::from_value::<AverageResponse>(example.clone()).map(|_| ()),
         "Health" => serde_json::from_value::<Health>(example.clone()).map(|_| ()),
         "Readiness" => serde_json::from_value::<Readiness>(example.clone()).map(|_| ()),
+        "ChainProvider" => serde_json::from_value::<ChainProvider>(example.clone()).map(|_| ()),
         "PollRequest" => serde_json::from_value::<PollRequest>(example.clone()).map(|_| ()),
         "PollAccepted" => serde_json::from_value::<PollAccepted>(example.clone()).map(|_| ()),
         "JobView" => serde_json::from_value::<JobView>(example.clone()).map(|_| ()),
