@@ -26,7 +26,8 @@
 #      runner's socket calls: local/bench/stages.py prints where the time of a request goes,
 #      stage by stage (tracing slows the process itself down; compare its total with the miss).
 # The runner's output (startup lines and the access log) goes to a file per case in OUT
-# (default: a new directory under /tmp), printed at the end with its line count. wrk, the
+# (default: a new directory under /tmp), printed at the end with its line count. RUNNER
+# names another runner binary to measure (say, a copy of the build before a change). wrk, the
 # runner, the floor and the stack share this machine's cores: compare ratios, not absolutes,
 # with other runs. Installs wrk from Debian when missing.
 set -euo pipefail
@@ -46,6 +47,7 @@ if ! command -v wrk >/dev/null; then
 fi
 cargo build --profile profiling --locked -p market-data-local --bin market-data-local --example bench-floor
 bin=$CARGO_TARGET_DIR/profiling
+RUNNER=${RUNNER:-$bin/market-data-local}
 
 eval "$(local/stack.sh env)"
 export LOCAL_CONSUMER_OFF=true CACHE_TTL_SECONDS=3600 CACHE_STALE_TTL_SECONDS=3600 LOG_FORMAT=json
@@ -67,7 +69,7 @@ until curl -s -o /dev/null "$floor/prices/latest"; do sleep 0.1; done
 start_runner() {
   local name=$1
   shift
-  env LOCAL_ADDR="127.0.0.1:$PORT" "$@" "$bin/market-data-local" >"$OUT/$name.log" 2>&1 &
+  env LOCAL_ADDR="127.0.0.1:$PORT" "$@" "$RUNNER" >"$OUT/$name.log" 2>&1 &
   runner=$!
   pids+=("$runner")
   until curl -s -o /dev/null "$base/health"; do
