@@ -69,6 +69,8 @@ async fn services(table: &str) -> anyhow::Result<Services> {
         ("AWS_ENDPOINT_URL_DYNAMODB", DYNAMODB),
         ("DEFAULT_PROVIDER", "simulated"),
         ("METRICS", "off"),
+        // As the stack runs it: each wake-up claims the minute after next.
+        ("POLL_CLAIM_LEAD_SECONDS", "60"),
     ];
     Ok(Services::from_config(&scratch::config(&vars).await?).await?)
 }
@@ -76,6 +78,7 @@ async fn services(table: &str) -> anyhow::Result<Services> {
 async fn store_jobs(
     services: &Services,
     count: usize,
+    first_due_in: chrono::Duration,
     symbols: impl Fn(usize) -> Vec<Symbol>,
 ) -> anyhow::Result<()> {
     let store = Arc::clone(services.api.jobs.jobs());
@@ -89,7 +92,7 @@ async fn store_jobs(
                 JobStatus::Active,
                 now,
             );
-            j.next_run_at = next_grid_point(now, 10);
+            j.next_run_at = next_grid_point(now + first_due_in, 10);
             j
         })
         .collect();
@@ -117,7 +120,9 @@ async fn run(table: &str, url: &str) -> anyhow::Result<()> {
     let sdk = market_data::aws_sdk::load().await;
     let queue = SqsTickQueue::connect(&sdk, url, Some(MOTO));
     let started = Instant::now();
-    store_jobs(&services, JOBS, |i| {
+    // Steady state: the previous wake-up claimed through the coming 65 s, so these jobs are
+    // next due then, and this wake-up claims the minute after (its claim lead).
+    store_jobs(&services, JOBS, chrono::Duration::seconds(65), |i| {
         vec![Symbol::parse(&format!("S{}", i % 500)).unwrap_or_else(|_| unreachable!())]
     })
     .await?;
@@ -146,7 +151,8 @@ async fn run(table: &str, url: &str) -> anyhow::Result<()> {
     let delays = Arc::new(Mutex::new(Vec::new()));
     let billed = Arc::new(Mutex::new(0.0f64));
     let seen = Arc::new(Mutex::new(0usize));
-    let deadline = Instant::now() + Duration::from_secs(100);
+    // The claimed minute ends about 125 s out.
+    let deadline = Instant::now() + Duration::from_secs(200);
     let receivers: Vec<_> = (0..4)
         .map(|_| {
             let (queue, ticks) = (queue.clone(), services.ticks.clone());
@@ -177,9 +183,8 @@ async fn run(table: &str, url: &str) -> anyhow::Result<()> {
                                     .lock()
                                     .await
                                     .push((r.started_at - tick.due_at).num_milliseconds() as f64);
-                                if tick.due_at < Utc::now() + chrono::Duration::seconds(60) {
-                                    *billed.lock().await += ms;
-                                }
+                                // Every claimed tick is of the one minute claimed.
+                                *billed.lock().await += ms;
                                 *seen.lock().await += 1;
                             })
                         })
@@ -214,7 +219,7 @@ async fn run(table: &str, url: &str) -> anyhow::Result<()> {
 
     // 100 jobs on the same five symbols, 10 s: provider calls in a minute of ticks.
     let small = services_small().await?;
-    store_jobs(&small, 100, |_| {
+    store_jobs(&small, 100, chrono::Duration::zero(), |_| {
         ["AAPL", "MSFT", "NVDA", "TSLA", "AMZN"]
             .iter()
             .map(|s| Symbol::parse(s).unwrap_or_else(|_| unreachable!()))

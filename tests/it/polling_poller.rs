@@ -493,3 +493,22 @@ async fn a_tick_on_a_provider_with_a_batch_endpoint_fetches_its_symbols_in_one_c
         assert_eq!(raw_rows(&app, s).await, 1, "{s}");
     }
 }
+
+#[tokio::test]
+async fn with_a_claim_lead_a_wake_up_claims_the_minute_after_next_ahead_of_time() {
+    let app = app_with(20, &[("POLL_CLAIM_LEAD_SECONDS", "30")]).await;
+    store_jobs(&app, 1, &["AAPL"], 10).await;
+    let now = Utc::now();
+    let report = wake_up(&app).await;
+    assert_eq!(report.claimed_jobs, 1, "{report:?}");
+    let ticks = queue(&app).drain();
+    let last = ticks.iter().map(|t| t.due_at).max().expect("ticks claimed");
+    // Without the lead the window ends 25 s out (20 s and the overlap); with it, 55 s.
+    assert!(
+        last > now + chrono::Duration::seconds(40),
+        "claimed through the lead: last tick due {last}, now {now}"
+    );
+    assert!(last <= now + chrono::Duration::seconds(56), "{last}");
+    let again = wake_up(&app).await;
+    assert_eq!(again.ticks, 0, "nothing claimed twice: {again:?}");
+}

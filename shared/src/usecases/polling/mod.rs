@@ -70,13 +70,17 @@ pub struct PollSettings {
     pub tick_window: Duration,
     /// How long before its invocation's deadline the poller starts nothing more.
     pub deadline_margin: Duration,
+    /// How far beyond the coming window a wake-up claims: with a minute of lead, each
+    /// wake-up claims the minute after next, so however long its claims take (10,000 jobs
+    /// are 10,000 conditional writes), the ticks are in the queue before they are due.
+    pub claim_lead: Duration,
 }
 
 impl PollSettings {
     /// `POLL_CONCURRENCY`, `POLL_FINNHUB_CALLS_PER_MINUTE` (Finnhub's free tier allows 60),
     /// `POLL_TICK_WINDOW_SECONDS` (default 60: the period of a `rate(1 minute)` rule; shorter
     /// only in tests), `POLL_DEADLINE_MARGIN_MS` (default 2000: what an invocation keeps
-    /// in hand before its deadline).
+    /// in hand before its deadline), `POLL_CLAIM_LEAD_SECONDS` (default 0; the stack sets 60).
     pub fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
         Ok(Self {
             concurrency: env.number("POLL_CONCURRENCY", 8, 1..=64)?,
@@ -91,6 +95,8 @@ impl PollSettings {
                 2_000,
                 100..=60_000,
             )?),
+            // SQS delays messages by at most 15 minutes: lead and window stay well inside.
+            claim_lead: Duration::from_secs(env.number("POLL_CLAIM_LEAD_SECONDS", 0, 0..=600)?),
         })
     }
 }
@@ -102,6 +108,7 @@ impl Default for PollSettings {
             finnhub_calls_per_minute: 60,
             tick_window: TICK_WINDOW,
             deadline_margin: Duration::from_secs(2),
+            claim_lead: Duration::ZERO,
         }
     }
 }

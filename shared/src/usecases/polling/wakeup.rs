@@ -1,7 +1,9 @@
 //! The wake-up: what the one-minute rule runs.
 //!
 //! 1. Reads the jobs due before the end of the coming window (the tick window plus a small
-//!    overlap) through the store's index of due jobs.
+//!    overlap, plus the claim lead: in steady state a wake-up then claims the minute after
+//!    next, and its claims have a minute to finish before those ticks are due) through the
+//!    store's index of due jobs.
 //! 2. Claims each job's ticks in the window with one conditional write per job (a job
 //!    another writer changed meanwhile is skipped: it was claimed, paused or deleted).
 //! 3. Sends the claimed ticks, grouped into shared ticks, to the tick queue, each delayed
@@ -106,7 +108,7 @@ impl WakeUp {
         });
         let mut report = WakeUpReport::default();
         let now = Utc::now();
-        let window = self.settings.tick_window + WINDOW_OVERLAP;
+        let window = self.settings.tick_window + WINDOW_OVERLAP + self.settings.claim_lead;
         let window_end = now + chrono::Duration::from_std(window).unwrap_or_default();
         let claimed = match self.jobs.due(window_end).await {
             Ok(due) => {
