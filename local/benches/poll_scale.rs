@@ -151,13 +151,18 @@ async fn run(table: &str, url: &str) -> anyhow::Result<()> {
     let delays = Arc::new(Mutex::new(Vec::new()));
     let billed = Arc::new(Mutex::new(0.0f64));
     let seen = Arc::new(Mutex::new(0usize));
+    let running = Arc::new(Mutex::new(Vec::new()));
     // The claimed minute ends about 125 s out.
     let deadline = Instant::now() + Duration::from_secs(200);
     let receivers: Vec<_> = (0..4)
         .map(|_| {
             let (queue, ticks) = (queue.clone(), services.ticks.clone());
-            let (delays, billed, seen) =
-                (Arc::clone(&delays), Arc::clone(&billed), Arc::clone(&seen));
+            let (delays, billed, seen, running) = (
+                Arc::clone(&delays),
+                Arc::clone(&billed),
+                Arc::clone(&seen),
+                Arc::clone(&running),
+            );
             let messages = report.messages;
             tokio::spawn(async move {
                 while Instant::now() < deadline && *seen.lock().await < messages {
@@ -191,14 +196,18 @@ async fn run(table: &str, url: &str) -> anyhow::Result<()> {
                         .collect();
                     let refs: Vec<_> = batch.iter().collect();
                     let _ = queue.delete(&refs).await;
-                    for r in runs {
-                        let _ = r.await;
-                    }
+                    // Not awaited here: Lambda runs each message in its own invocation while
+                    // the mapping goes on receiving.
+                    running.lock().await.extend(runs);
                 }
             })
         })
         .collect();
     for r in receivers {
+        r.await?;
+    }
+    let runs: Vec<_> = std::mem::take(&mut *running.lock().await);
+    for r in runs {
         r.await?;
     }
     let mut d = delays.lock().await.clone();
