@@ -14,6 +14,7 @@ pub mod event_source;
 pub mod fake_finnhub;
 pub mod fake_provider;
 pub mod kafka;
+pub mod log_capture;
 pub mod postgres;
 pub mod price_events;
 pub mod proxy;

@@ -8,12 +8,11 @@
 //! proves its password is its secret's, and no other test's roles are touched. The tests that
 //! never reach the roles (Delete, failures) use a database of their own on the shared server.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_secretsmanager::Client;
 use harness::cfn_response::{self, LOGICAL_ID, ResponseUrl, STACK_ID};
+use harness::log_capture::Capture;
 use harness::postgres::{TestDb, connect, server_address};
 use harness::tls::TlsPostgres;
 use harness::{create_secret, load_config, secrets_client};
@@ -25,7 +24,6 @@ use serde_json::Value;
 use tokio::time::Instant;
 use tokio_postgres::error::SqlState;
 use tracing_subscriber::EnvFilter;
-use tracing_subscriber::fmt::MakeWriter;
 
 use crate::least_privilege::{ROLES, refused};
 
@@ -484,26 +482,6 @@ async fn an_answer_the_url_refuses_is_retried_then_fails_the_invocation() {
     assert_eq!(cfn.drain().len(), 3, "three attempts");
 }
 
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Capture {
-    type Writer = Capture;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
 #[tokio::test]
 async fn the_logs_never_hold_a_password() {
     if !harness::in_own_process("db_migrate::the_logs_never_hold_a_password") {
@@ -530,7 +508,7 @@ async fn the_logs_never_hold_a_password() {
     );
     cfn.next().await;
 
-    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let logs = capture.text();
     assert!(logs.contains("database migrated and roles ready"), "{logs}");
     assert!(logs.contains("answering FAILED"), "{logs}");
     for password in deploy

@@ -33,6 +33,21 @@ async fn count(db: &tokio_postgres::Client, sql: &str) -> i64 {
     db.query_one(sql, &[]).await.unwrap().get(0)
 }
 
+/// The symbols of `db`'s raw rows, oldest fetch first.
+async fn stored_symbols(db: &TestDb) -> Vec<String> {
+    db.client()
+        .await
+        .query(
+            "SELECT symbol FROM raw_market_data ORDER BY fetched_at",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
 /// Fetches every symbol once through the shared fetch path (what a poll tick does).
 async fn fetch_all(app: &TestApp) {
     for s in SYMBOLS {
@@ -220,17 +235,7 @@ async fn with_postgres_cut_off_the_latest_price_still_answers() {
 
     proxy.restore();
     assert_eq!(app.get("/prices/latest?symbol=NVDA").await.status, 200);
-    let direct = db.client().await;
-    let rows: Vec<String> = direct
-        .query(
-            "SELECT symbol FROM raw_market_data ORDER BY fetched_at",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let rows = stored_symbols(&db).await;
     assert_eq!(
         rows,
         ["AAPL", "NVDA"],
@@ -410,17 +415,7 @@ async fn with_postgres_black_holed_requests_answer_in_time_and_recover_when_it_h
     let after = get_in_time(&app, "/prices/latest?symbol=NVDA").await;
     assert_eq!(after.status, 200, "{}", after.text);
     assert_eq!(get_in_time(&app, "/ready").await.status, 200);
-    let direct = db.client().await;
-    let rows: Vec<String> = direct
-        .query(
-            "SELECT symbol FROM raw_market_data ORDER BY fetched_at",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let rows = stored_symbols(&db).await;
     assert_eq!(
         rows,
         ["AAPL", "NVDA"],

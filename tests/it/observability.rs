@@ -4,34 +4,11 @@
 //! from this code and from every library, so it needs a process of its own
 //! ([`harness::in_own_process`]).
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use harness::app::{TEST_FINNHUB_KEY, apigw_v2_event};
+use harness::log_capture::Capture;
 use harness::postgres::TestDb;
 use harness::{Reply, TestApp};
 use tracing_subscriber::EnvFilter;
-use tracing_subscriber::fmt::MakeWriter;
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Capture {
-    type Writer = Capture;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
 
 /// Status, cache outcome, provider and caller of one access line.
 type Outcome<'a> = (u64, Option<&'a str>, Option<&'a str>, Option<&'a str>);
@@ -99,7 +76,7 @@ async fn logs_carry_request_ids_and_outcomes_and_never_a_secret() {
         .to_owned();
     assert_eq!(app.invoke_apigw_v2(event).await["statusCode"], 200);
 
-    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let logs = capture.text();
     for secret in [API_KEY, WRONG_KEY, TEST_FINNHUB_KEY, DB_PASSWORD] {
         assert!(
             !logs.contains(secret),

@@ -255,11 +255,7 @@ impl ProviderGuards {
     /// bounded read) or by this process, its cool-down, its circuit.
     pub async fn state(&self, provider: ProviderId) -> GuardState {
         let circuit = self.circuit(provider);
-        let windows = self
-            .limits
-            .get(&provider)
-            .map(|l| l.windows())
-            .unwrap_or_default();
+        let windows = self.windows(provider);
         if let Some(redis) = &self.redis {
             let mut invocation = self
                 .state_script
@@ -309,6 +305,14 @@ impl ProviderGuards {
                 .filter(|d| !d.is_zero()),
             counted_in: "process",
         }
+    }
+
+    /// `provider`'s quota windows: (seconds, calls allowed).
+    fn windows(&self, provider: ProviderId) -> Vec<(u64, u32)> {
+        self.limits
+            .get(&provider)
+            .map(|l| l.windows())
+            .unwrap_or_default()
     }
 
     fn lock_local(&self) -> std::sync::MutexGuard<'_, Local> {
@@ -373,11 +377,7 @@ impl ProviderGuards {
     }
 
     async fn count(&self, provider: ProviderId, cost: u32) -> Admission {
-        let windows = self
-            .limits
-            .get(&provider)
-            .map(|l| l.windows())
-            .unwrap_or_default();
+        let windows = self.windows(provider);
         if let Some(redis) = &self.redis {
             let mut invocation = self
                 .script

@@ -93,6 +93,18 @@ pub(super) struct Recorded {
     not_stored: Option<String>,
 }
 
+impl Recorded {
+    /// The answer it makes, fetched for this request (or a joined one) along `route`.
+    fn answer(self, joined: bool, route: Vec<Attempt>) -> LatestPrice {
+        LatestPrice {
+            quote: self.quote,
+            origin: Origin::Provider { joined },
+            route,
+            not_stored: self.not_stored,
+        }
+    }
+}
+
 /// The latest-price use case, shared by every request of a process.
 #[derive(Clone)]
 pub struct QuoteService {

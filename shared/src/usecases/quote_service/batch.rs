@@ -12,7 +12,7 @@ use std::time::Instant;
 use futures::{StreamExt, stream};
 
 use super::failover::{self, Attempt, AttemptOutcome};
-use super::{LatestPrice, Origin, QuoteError, QuoteService, Recorded, plausible, record_fetched};
+use super::{LatestPrice, QuoteError, QuoteService, Recorded, plausible, record_fetched};
 use crate::domain::{FetchedQuote, ProviderId, Symbol};
 use crate::providers::ProviderError;
 
@@ -41,12 +41,7 @@ pub(super) async fn latest_many(
     let fetched = fetch_many(service, &wanted, &order).await;
     for (i, result) in misses.into_iter().zip(fetched) {
         out[i] = Some(match result {
-            Ok((recorded, route)) => Ok(LatestPrice {
-                quote: recorded.quote,
-                origin: Origin::Provider { joined: false },
-                route,
-                not_stored: recorded.not_stored,
-            }),
+            Ok((recorded, route)) => Ok(recorded.answer(false, route)),
             Err(e) => failover::serve_stale(&service.inner.metrics, e, stale[i].take()),
         });
     }
@@ -69,14 +64,7 @@ pub(super) async fn refresh_many(
     fetch_many(service, symbols, &order)
         .await
         .into_iter()
-        .map(|r| {
-            r.map(|(recorded, route)| LatestPrice {
-                quote: recorded.quote,
-                origin: Origin::Provider { joined: false },
-                route,
-                not_stored: recorded.not_stored,
-            })
-        })
+        .map(|r| r.map(|(recorded, route)| recorded.answer(false, route)))
         .collect()
 }
 

@@ -139,12 +139,7 @@ pub(super) async fn latest(
         return Ok(hit);
     }
     match walk(service, symbol, &order).await {
-        Ok((recorded, joined, route)) => Ok(LatestPrice {
-            quote: recorded.quote,
-            origin: Origin::Provider { joined },
-            route,
-            not_stored: recorded.not_stored,
-        }),
+        Ok((recorded, joined, route)) => Ok(recorded.answer(joined, route)),
         Err(e) => serve_stale(&service.inner.metrics, e, stale),
     }
 }
@@ -214,12 +209,7 @@ pub(super) async fn refresh(
 ) -> Result<LatestPrice, QuoteError> {
     walk(service, symbol, order)
         .await
-        .map(|(recorded, joined, route)| LatestPrice {
-            quote: recorded.quote,
-            origin: Origin::Provider { joined },
-            route,
-            not_stored: recorded.not_stored,
-        })
+        .map(|(recorded, joined, route)| recorded.answer(joined, route))
 }
 
 /// Asks each provider of `order` in turn until one gives a quote.
