@@ -264,6 +264,12 @@ rows=$(psql "$DATABASE_URL" -XAtqc "select string_agg(symbol || ':' || provider,
 say "ok: invoke poller <SQS batch of the tick> -> $answer"
 say "ok: raw_market_data (delivered to $KAFKA_TOPIC): $rows"
 
+# The tick recorded its outcome once, in DynamoDB; the API shows it on the job.
+http GET "/prices/poll/$JOB_ID"
+[ "$CODE" = 200 ] || fail "GET /prices/poll/$JOB_ID: $CODE $BODY"
+check "assert v['run_count'] == 1 and v['last_run_at'] and v['last_error'] is None, v" "$BODY"
+say "ok: GET /prices/poll/$JOB_ID -> run_count 1, last_error null"
+
 
 # --- ma-consumer ------------------------------------------------------------------------------
 

@@ -36,7 +36,7 @@ use chrono::Utc;
 use market_data::Services;
 use market_data::domain::{Job, JobStatus};
 use market_data::domain::{ProviderId, Symbol};
-use market_data::usecases::polling::group_ticks;
+use market_data::usecases::polling::{Lanes, group_ticks};
 use serde_json::json;
 
 mod scratch;
@@ -154,7 +154,7 @@ async fn run_ticks(services: &Services, jobs: &[Job]) -> usize {
     let now = Utc::now();
     let ticks: Vec<_> = jobs
         .iter()
-        .flat_map(|j| group_ticks(&[(j.clone(), vec![now])], now))
+        .flat_map(|j| group_ticks(&[(j.clone(), vec![now])], &Lanes::new([j]), now))
         .collect();
     let reports =
         futures::future::join_all(ticks.iter().map(|t| services.ticks.run(&t.tick, None))).await;

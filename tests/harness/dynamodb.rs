@@ -2,12 +2,13 @@
 //! test's own, and a job store that holds a write at a gate so a test can interleave a
 //! concurrent change exactly there.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use market_data::domain::{Job, JobId, JobPage};
+use market_data::domain::{Job, JobId, JobPage, TickId, TickOutcome};
 use market_data::jobs::{DynamoJobStore, JobStore, JobStoreError, OwnerLimits, OwnerUsage};
 use market_data::scheduler::SqsTickQueue;
 use tokio::sync::Notify;
@@ -112,13 +113,14 @@ impl JobStore for GatedJobStore {
         }
         self.inner.replace(job, expected_version).await
     }
-    async fn record_tick(
+    async fn record_outcome(&self, outcome: &TickOutcome) -> Result<(), JobStoreError> {
+        self.inner.record_outcome(outcome).await
+    }
+    async fn outcomes(
         &self,
-        id: &JobId,
-        ran_at: DateTime<Utc>,
-        last_error: Option<&str>,
-    ) -> Result<bool, JobStoreError> {
-        self.inner.record_tick(id, ran_at, last_error).await
+        ids: &[TickId],
+    ) -> Result<HashMap<TickId, TickOutcome>, JobStoreError> {
+        self.inner.outcomes(ids).await
     }
     async fn delete(&self, job: &Job, expected_version: u64) -> Result<(), JobStoreError> {
         self.inner.delete(job, expected_version).await

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use chrono::{Duration, Utc};
 use harness::dynamodb::{Gate, GatedJobStore, create_jobs_table};
-use market_data::domain::{Job, JobId, JobStatus};
+use market_data::domain::{Job, JobId, JobStatus, TickId, TickOutcome};
 use market_data::domain::{ProviderId, Symbol};
 use market_data::jobs::{JobStore, JobStoreError, LimitKind, OwnerLimits, OwnerUsage};
 use market_data::scheduler::MemoryTickQueue;
@@ -304,34 +304,111 @@ async fn a_pause_racing_a_resume_leaves_status_and_schedule_agreeing() {
     assert_eq!(paused.version, 4, "written on top of the others' writes");
     let stored = table.get(&j.id).await.unwrap().unwrap();
     assert_eq!(stored.status, JobStatus::Paused);
+    // A paused job is due only to count the ticks claimed before the pause, never claimed.
     let due = table.due(Utc::now() + Duration::hours(1)).await.unwrap();
-    assert!(due.iter().all(|d| d.id != j.id), "a paused job is not due");
+    assert!(
+        due.iter()
+            .all(|d| d.id != j.id || (d.status == JobStatus::Paused && !d.pending.is_empty())),
+        "{due:?}"
+    );
 }
 
 #[tokio::test]
-async fn a_claim_or_status_change_keeps_the_runs_recorded_meanwhile() {
+async fn a_ticks_outcome_is_one_item_a_claim_never_overwrites_and_a_skip_never_hides_a_run() {
     let store = create_jobs_table().await;
-    let j = job(&["AAPL"], 10);
+    let mut j = job(&["AAPL", "MSFT"], 10);
+    let due = Utc::now() - Duration::seconds(5);
+    let ran = TickId::new(due, "w1", 0);
+    let skipped = TickId::new(due + Duration::seconds(10), "w1", 0);
+    j.add_pending([ran.clone(), skipped.clone()]);
     store.create(&j, None).await.unwrap();
-    // A tick is recorded after the wake-up read the job and before it writes its claim.
-    assert!(
-        store
-            .record_tick(&j.id, Utc::now(), Some("MSFT: down"))
-            .await
-            .unwrap()
+    assert_eq!(store.get(&j.id).await.unwrap().unwrap().pending, j.pending);
+
+    let outcome = TickOutcome::ran(
+        ran.clone(),
+        due,
+        [(Symbol::parse("MSFT").unwrap(), "unavailable".to_owned())],
     );
+    store.record_outcome(&outcome).await.unwrap();
+    // A late "not run" of the same tick (a redelivery that hit the deadline) hides nothing.
+    store
+        .record_outcome(&TickOutcome::not_run(ran.clone(), "deadline"))
+        .await
+        .unwrap();
+    store
+        .record_outcome(&TickOutcome::not_run(skipped.clone(), "deadline"))
+        .await
+        .unwrap();
+    // A claim of the job (a whole-item write) leaves the outcomes alone.
     let mut claimed = j.clone();
     claimed.next_run_at = j.next_run_at + Duration::seconds(60);
     claimed.version = 2;
     store.replace(&claimed, 1).await.unwrap();
-    let stored = store.get(&j.id).await.unwrap().unwrap();
-    assert_eq!(stored.run_count, 1, "the recorded run is kept");
-    assert!(stored.last_run_at.is_some());
-    assert_eq!(stored.next_run_at, claimed.next_run_at);
+
+    let found = store
+        .outcomes(&[ran.clone(), skipped.clone(), TickId::new(due, "w2", 0)])
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 2, "a tick that never ran has no outcome");
+    assert_eq!(found[&ran], outcome);
+    assert_eq!(found[&skipped].ran_at, None);
+    let seen = store
+        .get(&j.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .with_outcomes(&found);
+    assert_eq!(seen.run_count, 1);
+    assert_eq!(seen.last_error.as_deref(), Some("deadline"));
+    // Outcome items are in no index: not listed, never due.
+    let page = store.list(None, 10, None).await.unwrap();
+    assert_eq!(page.jobs.len(), 1);
+    let due_now = store.due(Utc::now() + Duration::hours(1)).await.unwrap();
+    assert_eq!(due_now.len(), 1);
+}
+
+#[tokio::test]
+async fn outcomes_are_read_a_hundred_at_a_time() {
+    let store = create_jobs_table().await;
+    let start = Utc::now();
+    let ids: Vec<TickId> = (0..250)
+        .map(|i| TickId::new(start + Duration::seconds(i), "w", 0))
+        .collect();
+    for id in ids.iter().step_by(2) {
+        store
+            .record_outcome(&TickOutcome::ran(id.clone(), start, []))
+            .await
+            .unwrap();
+    }
+    let found = store.outcomes(&ids).await.unwrap();
+    assert_eq!(found.len(), 125);
+}
+
+#[tokio::test]
+async fn a_paused_job_stays_due_until_its_last_ticks_can_be_counted() {
+    let store = create_jobs_table().await;
+    let now = Utc::now();
+    let mut j = job(&["AAPL"], 10);
+    j.status = JobStatus::Paused;
+    j.add_pending([TickId::new(now - Duration::seconds(30), "w", 0)]);
+    store.create(&j, None).await.unwrap();
+    let mut quiet = job(&["AAPL"], 10);
+    quiet.status = JobStatus::Paused;
+    store.create(&quiet, None).await.unwrap();
+    // Final 70 s after its last tick: 40 s from now.
+    let due: Vec<JobId> = store
+        .due(now + Duration::seconds(45))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
+    assert_eq!(due, [j.id.clone()]);
     assert!(
-        !store
-            .record_tick(&JobId::generate(), Utc::now(), None)
+        store
+            .due(now + Duration::seconds(35))
             .await
             .unwrap()
+            .is_empty()
     );
 }

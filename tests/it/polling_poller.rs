@@ -9,8 +9,11 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use harness::dynamodb::{create_jobs_table, dynamodb_endpoint};
 use harness::{FakeProvider, Kind, Reply, TestApp, kafka};
-use market_data::domain::{Job, JobId, JobStatus, ProviderId, Symbol, next_grid_point};
+use market_data::domain::{
+    Job, JobId, JobStatus, ProviderId, Symbol, TickId, TickOutcome, next_grid_point,
+};
 use market_data::scheduler::{MemoryTickQueue, Tick, TickJob, sqs};
+use market_data::usecases::polling::Scope;
 use market_data::usecases::{RunOutcome, TickReport};
 use market_data_local::poller_clock::sqs_event;
 use poller::{BatchResponse, PollerOutput};
@@ -94,14 +97,13 @@ async fn raw_rows(app: &TestApp, symbol: &str) -> i64 {
         .get(0)
 }
 
+/// The job as the API shows it: its counted runs and the outcomes of its pending ticks.
 async fn stored(app: &TestApp, id: &str) -> Job {
     app.services
         .api
         .jobs
-        .jobs()
-        .get(&JobId::parse(id).unwrap())
+        .get(&Scope::All, &JobId::parse(id).unwrap())
         .await
-        .unwrap()
         .expect("the job is stored")
 }
 
@@ -237,8 +239,98 @@ async fn a_hundred_jobs_on_one_symbol_make_one_provider_call_per_tick() {
     );
     for j in &jobs {
         let s = stored(&app, j.id.as_str()).await;
-        assert_eq!(s.run_count, 2, "every job recorded each tick");
+        assert_eq!(s.run_count, 2, "every job sees each tick's outcome");
+        let raw = app
+            .services
+            .api
+            .jobs
+            .jobs()
+            .get(&j.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (raw.version, raw.run_count),
+            (2, 0),
+            "the ticks wrote their outcome once, not on each of the 100 jobs"
+        );
     }
+}
+
+#[tokio::test]
+async fn a_wake_up_counts_the_outcomes_of_final_ticks_in_its_claims_and_a_paused_job_once() {
+    let app = app(20).await;
+    let store = app.services.api.jobs.jobs();
+    let now = Utc::now();
+    let old = now - chrono::Duration::seconds(120);
+    let ids: Vec<TickId> = (0..3)
+        .map(|i| TickId::new(old + chrono::Duration::seconds(10 * i), "earlier", 0))
+        .collect();
+    let symbols = vec![
+        Symbol::parse("AAPL").unwrap(),
+        Symbol::parse("MSFT").unwrap(),
+    ];
+    let mut active = Job::new(
+        symbols.clone(),
+        10,
+        ProviderId::Finnhub,
+        JobStatus::Active,
+        now,
+    );
+    active.next_run_at = next_grid_point(now, 10);
+    active.add_pending(ids.clone());
+    let mut paused = Job::new(symbols, 10, ProviderId::Finnhub, JobStatus::Paused, now);
+    paused.add_pending(ids[..2].to_vec());
+    store.create(&active, None).await.unwrap();
+    store.create(&paused, None).await.unwrap();
+    store
+        .record_outcome(&TickOutcome::ran(ids[0].clone(), old, []))
+        .await
+        .unwrap();
+    let msft_down = [(Symbol::parse("MSFT").unwrap(), "unavailable".to_owned())];
+    store
+        .record_outcome(&TickOutcome::ran(
+            ids[1].clone(),
+            ids[1].due_at(),
+            msft_down,
+        ))
+        .await
+        .unwrap();
+    // The third tick never ran: it has no outcome.
+
+    let report = wake_up(&app).await;
+    assert_eq!(report.claimed_jobs, 1, "{report:?}");
+    assert_eq!(
+        report.counted, 5,
+        "three final ticks of one job, two of the other"
+    );
+    let raw = store.get(&active.id).await.unwrap().unwrap();
+    assert_eq!(raw.run_count, 2);
+    assert_eq!(raw.last_run_at, Some(ids[1].due_at()));
+    assert_eq!(raw.last_error.as_deref(), Some("MSFT: unavailable"));
+    assert!(
+        raw.pending
+            .iter()
+            .all(|t| t.due_at() > old + chrono::Duration::seconds(20)),
+        "only the newly claimed ticks are pending: {:?}",
+        raw.pending
+    );
+    assert_eq!(raw.pending.len(), report.ticks);
+    let raw = store.get(&paused.id).await.unwrap().unwrap();
+    assert_eq!((raw.run_count, raw.pending.len()), (2, 0));
+    assert_eq!(raw.status, JobStatus::Paused);
+    let due = store
+        .due(Utc::now() + chrono::Duration::days(1))
+        .await
+        .unwrap();
+    assert!(
+        due.iter().all(|d| d.id != paused.id),
+        "counted, it leaves the due index"
+    );
+
+    let again = wake_up(&app).await;
+    assert_eq!(again.counted, 0, "nothing is counted twice: {again:?}");
+    assert_eq!(store.get(&active.id).await.unwrap().unwrap().run_count, 2);
 }
 
 #[tokio::test]
@@ -312,6 +404,7 @@ async fn a_tick_older_than_its_interval_is_dropped_and_counted_never_run() {
     queue(&app).drain();
     let due_at = Utc::now() - chrono::Duration::seconds(25);
     let late = Tick {
+        id: TickId::new(due_at, "test", 0),
         due_at,
         expires_at: due_at + chrono::Duration::seconds(10),
         provider: ProviderId::Finnhub,

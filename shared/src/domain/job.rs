@@ -7,7 +7,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{ProviderId, Symbol};
+use super::{ProviderId, Symbol, TickId};
 
 /// The prefix of every job id, kept from the seed service so its clients recognise them.
 pub const JOB_ID_PREFIX: &str = "poll_";
@@ -115,14 +115,17 @@ pub struct Job {
     pub created_at: DateTime<Utc>,
     /// When it last changed.
     pub updated_at: DateTime<Utc>,
-    /// When its last tick started.
+    /// When its last counted tick started.
     pub last_run_at: Option<DateTime<Utc>>,
     /// When its next tick is due.
     pub next_run_at: DateTime<Utc>,
-    /// Ticks run so far.
+    /// Ticks run so far, of those counted.
     pub run_count: u64,
-    /// What went wrong on the last tick (`None` when every symbol was fetched).
+    /// What went wrong on the last counted tick (`None` when every symbol was fetched).
     pub last_error: Option<String>,
+    /// Ticks it was claimed for and has not counted yet: their outcomes are recorded once
+    /// per shared tick, not on each job (`tick_outcome.rs`).
+    pub pending: Vec<TickId>,
     /// Bumped by every write; writes are conditional on the version read.
     pub version: u64,
     /// The API key (its name) that created it; `None` when the service runs without keys
@@ -151,6 +154,7 @@ impl Job {
             next_run_at: now,
             run_count: 0,
             last_error: None,
+            pending: Vec::new(),
             version: 1,
             owner: None,
         }

@@ -11,6 +11,7 @@ mod price_event;
 mod provider_id;
 mod quote;
 mod symbol;
+mod tick_outcome;
 
 pub use averages::{
     AVERAGE_DECIMAL_PLACES, AverageKind, AverageSpec, AverageSpecError, DEFAULT_AVERAGES,
@@ -31,3 +32,6 @@ pub use quote::{
     earliest_quote_time, fetch_time_now,
 };
 pub use symbol::{MAX_SYMBOL_LEN, Symbol, SymbolError};
+pub use tick_outcome::{
+    BadTickId, MAX_PENDING, OUTCOME_FINAL_AFTER, REASON_NOT_KEPT, TickId, TickOutcome,
+};

@@ -7,8 +7,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tokio::sync::Mutex;
 
-use crate::domain::{Job, JobId, JobPage, JobStatus, encode_cursor};
-use crate::jobs::{JobStore, JobStoreError, OwnerLimits, OwnerUsage, broken_limit, decode_cursor};
+use crate::domain::{Job, JobId, JobPage, TickId, TickOutcome, encode_cursor};
+use crate::jobs::{
+    JobStore, JobStoreError, OUTCOME_KEPT, OwnerLimits, OwnerUsage, broken_limit, decode_cursor,
+};
 
 /// Jobs in memory, ordered by id (so by creation time); lost when the process ends.
 #[derive(Default)]
@@ -20,6 +22,7 @@ pub struct MemoryJobStore {
 struct State {
     jobs: BTreeMap<JobId, Job>,
     usage: HashMap<String, OwnerUsage>,
+    outcomes: BTreeMap<TickId, TickOutcome>,
 }
 
 impl MemoryJobStore {
@@ -96,31 +99,42 @@ impl JobStore for MemoryJobStore {
         let mut state = self.state.lock().await;
         match state.jobs.get_mut(&job.id) {
             Some(stored) if stored.version == expected_version => {
-                // The run statistics belong to `record_tick`.
-                let (run_count, last_run_at) = (stored.run_count, stored.last_run_at);
                 *stored = job.clone();
-                stored.run_count = run_count;
-                stored.last_run_at = last_run_at;
                 Ok(())
             }
             _ => Err(JobStoreError::Conflict),
         }
     }
 
-    async fn record_tick(
-        &self,
-        id: &JobId,
-        ran_at: DateTime<Utc>,
-        last_error: Option<&str>,
-    ) -> Result<bool, JobStoreError> {
+    async fn record_outcome(&self, outcome: &TickOutcome) -> Result<(), JobStoreError> {
         let mut state = self.state.lock().await;
-        let Some(job) = state.jobs.get_mut(id) else {
-            return Ok(false);
-        };
-        job.run_count += 1;
-        job.last_run_at = Some(ran_at);
-        job.last_error = last_error.map(str::to_owned);
-        Ok(true)
+        let ran = state
+            .outcomes
+            .get(&outcome.id)
+            .is_some_and(|o| o.ran_at.is_some());
+        if outcome.ran_at.is_some() || !ran {
+            state.outcomes.insert(outcome.id.clone(), outcome.clone());
+        }
+        // Kept as long as DynamoDB's time to live keeps them; older ones are of no use.
+        let horizon = Utc::now() - OUTCOME_KEPT;
+        while let Some(entry) = state.outcomes.first_entry() {
+            if entry.key().due_at() >= horizon {
+                break;
+            }
+            entry.remove();
+        }
+        Ok(())
+    }
+
+    async fn outcomes(
+        &self,
+        ids: &[TickId],
+    ) -> Result<HashMap<TickId, TickOutcome>, JobStoreError> {
+        let state = self.state.lock().await;
+        Ok(ids
+            .iter()
+            .filter_map(|id| state.outcomes.get(id).map(|o| (id.clone(), o.clone())))
+            .collect())
     }
 
     async fn delete(&self, job: &Job, expected_version: u64) -> Result<(), JobStoreError> {
@@ -146,7 +160,7 @@ impl JobStore for MemoryJobStore {
         Ok(state
             .jobs
             .values()
-            .filter(|j| j.status == JobStatus::Active && j.next_run_at < before)
+            .filter(|j| j.wake_at().is_some_and(|t| t < before))
             .cloned()
             .collect())
     }

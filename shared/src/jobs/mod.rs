@@ -1,5 +1,9 @@
 //! Polling jobs: what to poll, how often, and what happened on the last run.
 //!
+//! What a shared tick did is recorded once, as its outcome ([`JobStore::record_outcome`]),
+//! not on each of its jobs; a job counts the outcomes of its ticks when it is next claimed
+//! (see `domain::tick_outcome`).
+//!
 //! A job is stored through the [`JobStore`] port (DynamoDB on AWS and on the local stack,
 //! in memory when nothing is configured). The store is also the schedule: an active job is
 //! found by its next due time ([`JobStore::due`]), so there is nothing to create elsewhere
@@ -14,14 +18,20 @@
 pub mod dynamodb;
 mod memory;
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::cause::Cause;
-use crate::domain::{Job, JobId, JobPage};
+use crate::domain::{Job, JobId, JobPage, TickId, TickOutcome};
 
 pub use dynamodb::{DynamoJobStore, DynamoJobsConfig, JOBS_TABLE_KEY};
 pub use memory::MemoryJobStore;
+
+/// How long a tick's outcome is kept: long enough that a paused job's uncounted ticks are
+/// still there when it is read or resumed within a week.
+pub const OUTCOME_KEPT: chrono::TimeDelta = chrono::TimeDelta::days(7);
 
 /// What one owner may hold: checked atomically when a job is created.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,28 +108,26 @@ pub trait JobStore: Send + Sync {
         cursor: Option<&str>,
     ) -> Result<JobPage, JobStoreError>;
 
-    /// Writes `job`'s status, schedule and `last_error` (not its run statistics, which
-    /// [`JobStore::record_tick`] owns) if the stored version is still `expected_version`;
-    /// else [`JobStoreError::Conflict`] (also when it is gone). Whether the job is due follows
-    /// its status and `next_run_at`.
+    /// Writes `job` whole (status, schedule, counted statistics, pending ticks) if the
+    /// stored version is still `expected_version`; else [`JobStoreError::Conflict`] (also
+    /// when it is gone). Whether the job is due follows its status and `next_run_at`.
     async fn replace(&self, job: &Job, expected_version: u64) -> Result<(), JobStoreError>;
 
-    /// Records a tick that ran at `ran_at`: counts it and sets `last_error`. Not
-    /// conditional on the version (it changes nothing a status change decides); `false`
-    /// when the job is gone.
-    async fn record_tick(
-        &self,
-        id: &JobId,
-        ran_at: DateTime<Utc>,
-        last_error: Option<&str>,
-    ) -> Result<bool, JobStoreError>;
+    /// Records what a shared tick did: one write however many jobs it served. An outcome of
+    /// a tick that did not run never replaces one of a run of the same tick.
+    async fn record_outcome(&self, outcome: &TickOutcome) -> Result<(), JobStoreError>;
+
+    /// The recorded outcomes of `ids` (those that have one), in one read per hundred.
+    async fn outcomes(&self, ids: &[TickId])
+    -> Result<HashMap<TickId, TickOutcome>, JobStoreError>;
 
     /// Deletes `job` if its stored version is still `expected_version`, taking it off its
     /// owner's usage in the same write; else [`JobStoreError::Conflict`].
     async fn delete(&self, job: &Job, expected_version: u64) -> Result<(), JobStoreError>;
 
-    /// Every active job due before `before` (its `next_run_at` earlier), read through an
-    /// index of due jobs, never a scan of all jobs.
+    /// Every job the wake-up has something to do for before `before` ([`Job::wake_at`]
+    /// earlier: an active job's next tick, a paused job's last ticks to count), read through
+    /// an index of due jobs, never a scan of all jobs.
     async fn due(&self, before: DateTime<Utc>) -> Result<Vec<Job>, JobStoreError>;
 
     /// What `owner` holds now.

@@ -23,7 +23,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::cause::Cause;
-use crate::domain::{JobId, ProviderId, Symbol};
+use crate::domain::{JobId, ProviderId, Symbol, TickId};
 
 pub use memory::MemoryTickQueue;
 pub use sqs::{SqsQueueConfig, SqsTickQueue};
@@ -37,6 +37,9 @@ pub const WAKE_UP_INPUT: &str = r#"{"wake_up":true}"#;
 /// One shared tick: the jobs due at `due_at` on `provider`, and the symbols they poll.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tick {
+    /// Which message it is: the key of its outcome, and what its jobs hold until they count
+    /// it.
+    pub id: TickId,
     /// When the tick is due (a point of the jobs' interval grid).
     pub due_at: DateTime<Utc>,
     /// After this the tick is useless (due time plus the shortest interval of its jobs): it

@@ -2,13 +2,16 @@
 //! item per owner (`usage#<owner>`), in the same table.
 //!
 //! Three global secondary indexes make every read a query, never a scan:
-//! - `due` (partition `due_shard`, sort `due_at` in epoch milliseconds), sparse: only active
-//!   jobs carry its attributes, spread over [`DUE_SHARDS`] partitions by the random last
+//! - `due` (partition `due_shard`, sort `due_at` in epoch milliseconds), sparse: only jobs
+//!   the wake-up has something to do for ([`Job::wake_at`]) carry its attributes, spread over [`DUE_SHARDS`] partitions by the random last
 //!   digit of their id, so no partition is hot however many jobs there are;
 //! - `newest` (partition `listing`, sort `job_id`), keys only: every job, newest first (ids
 //!   are UUIDv7, so they sort by creation time); its keys never change after creation, so
 //!   claiming ticks writes nothing to it;
 //! - `by_owner` (partition `owner`, sort `job_id`), keys only: one owner's jobs.
+//!
+//! A shared tick's outcome is one more item (`tick#<tick id>`), outside every index, deleted
+//! by DynamoDB's time to live a week after its tick.
 //!
 //! Writes after the first are conditional on the stored `version` (optimistic concurrency).
 //! Creating and deleting change the owner's usage item in the same transaction, with the
@@ -20,7 +23,7 @@ mod config;
 
 pub use config::DynamoJobsConfig;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -31,15 +34,17 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, Delete, GlobalSecondaryIndex,
     KeySchemaElement, KeyType, KeysAndAttributes, PointInTimeRecoverySpecification, Projection,
-    ProjectionType, Put, ScalarAttributeType, TableStatus, TransactWriteItem, Update,
+    ProjectionType, Put, ScalarAttributeType, TableStatus, TimeToLiveSpecification,
+    TransactWriteItem, Update,
 };
 use chrono::{DateTime, Utc};
 
 use crate::cause::Cause;
 use crate::domain::Symbol;
-use crate::domain::{Job, JobId, JobPage, JobStatus, encode_cursor};
+use crate::domain::{Job, JobId, JobPage, TickId, TickOutcome, encode_cursor};
 use crate::jobs::{
-    JobStore, JobStoreError, LimitKind, OwnerLimits, OwnerUsage, broken_limit, decode_cursor,
+    JobStore, JobStoreError, LimitKind, OUTCOME_KEPT, OwnerLimits, OwnerUsage, broken_limit,
+    decode_cursor,
 };
 
 /// The table's partition key, as the SAM template declares it.
@@ -56,6 +61,12 @@ pub const DUE_SHARDS: u32 = 16;
 const LISTING: &str = "jobs";
 /// The key prefix of usage items.
 const USAGE_PREFIX: &str = "usage#";
+/// The key prefix of tick outcome items.
+const OUTCOME_PREFIX: &str = "tick#";
+/// The attribute DynamoDB's time to live reads (epoch seconds), as the template declares it.
+pub const TTL_ATTRIBUTE: &str = "expires";
+/// Most keys of one BatchGetItem call.
+const BATCH_GET: usize = 100;
 
 /// Jobs in a DynamoDB table.
 #[derive(Clone)]
@@ -126,8 +137,8 @@ impl DynamoJobStore {
     }
 
     /// Creates the table (on-demand billing, key `job_id`, the three indexes) unless it
-    /// exists, waits until it is active, and switches point-in-time recovery on where the
-    /// service supports it.
+    /// exists, waits until it is active, and switches time to live (for tick outcomes) and
+    /// point-in-time recovery on where the service supports them.
     pub async fn create_table(&self) -> Result<(), JobStoreError> {
         use ScalarAttributeType::{N, S};
         let created = self
@@ -182,6 +193,23 @@ impl DynamoJobStore {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        // Not fatal, as below; the template declares the same.
+        if let Err(e) = self
+            .client
+            .update_time_to_live()
+            .table_name(&self.table)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .attribute_name(TTL_ATTRIBUTE)
+                    .enabled(true)
+                    .build()
+                    .map_err(definition)?,
+            )
+            .send()
+            .await
+        {
+            tracing::debug!(error = %DisplayErrorContext(&e), "time to live not switched on");
         }
         // Not fatal: DynamoDB Local ignores or refuses it; on AWS the template sets it too.
         if let Err(e) = self
@@ -240,18 +268,42 @@ impl DynamoJobStore {
         }
     }
 
-    /// Reads `ids` (at most 100) in one batch, in the order given; ids gone meanwhile are
-    /// left out.
+    /// Reads `ids` (at most [`BATCH_GET`]) in one batch, in the order given; ids gone
+    /// meanwhile are left out.
     async fn get_many(&self, ids: &[JobId]) -> Result<Vec<Job>, JobStoreError> {
         let mut found: HashMap<String, Job> = HashMap::new();
-        let mut keys: Vec<Item> = ids.iter().map(key_of).collect();
-        for _ in 0..10 {
+        for item in self
+            .batch_get(ids.iter().map(key_of).collect(), true)
+            .await?
+        {
+            let job = from_item(&item)?;
+            found.insert(job.id.to_string(), job);
+        }
+        Ok(ids
+            .iter()
+            .filter_map(|id| found.remove(id.as_str()))
+            .collect())
+    }
+
+    /// The items of `keys` (at most [`BATCH_GET`]) that exist, asking again for the keys
+    /// DynamoDB left unprocessed (a few times, then it is unavailable).
+    async fn batch_get(
+        &self,
+        keys: Vec<Item>,
+        consistent: bool,
+    ) -> Result<Vec<Item>, JobStoreError> {
+        let mut items = Vec::new();
+        let mut keys = keys;
+        for attempt in 0..10u32 {
             if keys.is_empty() {
-                break;
+                return Ok(items);
+            }
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
             }
             let request = KeysAndAttributes::builder()
                 .set_keys(Some(std::mem::take(&mut keys)))
-                .consistent_read(true)
+                .consistent_read(consistent)
                 .build()
                 .map_err(definition)?;
             let output = self
@@ -261,23 +313,21 @@ impl DynamoJobStore {
                 .send()
                 .await
                 .map_err(unavailable)?;
-            for item in output
-                .responses()
-                .and_then(|r| r.get(&self.table))
-                .into_iter()
-                .flatten()
-            {
-                let job = from_item(item)?;
-                found.insert(job.id.to_string(), job);
+            if let Some(found) = output.responses().and_then(|r| r.get(&self.table)) {
+                items.extend(found.iter().cloned());
             }
             if let Some(left) = output.unprocessed_keys().and_then(|u| u.get(&self.table)) {
                 keys = left.keys().to_vec();
             }
         }
-        Ok(ids
-            .iter()
-            .filter_map(|id| found.remove(id.as_str()))
-            .collect())
+        if keys.is_empty() {
+            Ok(items)
+        } else {
+            Err(JobStoreError::Unavailable(Cause::msg(format!(
+                "{} keys still unprocessed after 10 batch reads",
+                keys.len()
+            ))))
+        }
     }
 
     async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), TransactFailure> {
@@ -414,14 +464,89 @@ fn to_item(job: &Job) -> Item {
     if let Some(owner) = &job.owner {
         item.insert("owner".into(), s(owner.clone()));
     }
-    if job.status == JobStatus::Active {
+    if !job.pending.is_empty() {
+        item.insert(
+            "pending".into(),
+            AttributeValue::L(job.pending.iter().map(|t| s(t.to_string())).collect()),
+        );
+    }
+    if let Some(wake_at) = job.wake_at() {
         item.insert("due_shard".into(), n(u64::from(due_shard(&job.id))));
         item.insert(
             "due_at".into(),
-            AttributeValue::N(job.next_run_at.timestamp_millis().to_string()),
+            AttributeValue::N(wake_at.timestamp_millis().to_string()),
         );
     }
     item
+}
+
+fn outcome_key(id: &TickId) -> Item {
+    HashMap::from([(
+        JOBS_TABLE_KEY.to_owned(),
+        AttributeValue::S(format!("{OUTCOME_PREFIX}{id}")),
+    )])
+}
+
+fn outcome_to_item(outcome: &TickOutcome) -> Item {
+    let mut item = outcome_key(&outcome.id);
+    if let Some(t) = outcome.ran_at {
+        item.insert("ran_at".into(), AttributeValue::S(t.to_rfc3339()));
+    }
+    if !outcome.failures.is_empty() {
+        item.insert(
+            "failed".into(),
+            AttributeValue::M(
+                outcome
+                    .failures
+                    .iter()
+                    .map(|(s, e)| (s.to_string(), AttributeValue::S(e.clone())))
+                    .collect(),
+            ),
+        );
+    }
+    if let Some(note) = &outcome.note {
+        item.insert("note".into(), AttributeValue::S(note.clone()));
+    }
+    // DynamoDB's time to live deletes the item after this (epoch seconds).
+    let expires = outcome.id.due_at() + OUTCOME_KEPT;
+    item.insert(
+        TTL_ATTRIBUTE.into(),
+        AttributeValue::N(expires.timestamp().to_string()),
+    );
+    item
+}
+
+fn outcome_from_item(item: &Item) -> Result<TickOutcome, JobStoreError> {
+    let bad = |what: &str| JobStoreError::Malformed(Cause::msg(format!("tick outcome: {what}")));
+    let id = item
+        .get(JOBS_TABLE_KEY)
+        .and_then(|v| v.as_s().ok())
+        .and_then(|k| k.strip_prefix(OUTCOME_PREFIX))
+        .and_then(|k| TickId::parse(k).ok())
+        .ok_or_else(|| bad("key"))?;
+    let ran_at = match item.get("ran_at").map(|v| v.as_s()) {
+        None => None,
+        Some(Ok(t)) => Some(
+            DateTime::parse_from_rfc3339(t)
+                .map_err(|_| bad("ran_at"))?
+                .with_timezone(&Utc),
+        ),
+        Some(Err(_)) => return Err(bad("ran_at")),
+    };
+    let mut failures = BTreeMap::new();
+    if let Some(map) = item.get("failed") {
+        for (symbol, error) in map.as_m().map_err(|_| bad("failed"))? {
+            let symbol = Symbol::parse(symbol).map_err(|_| bad("failed"))?;
+            let error = error.as_s().map_err(|_| bad("failed"))?;
+            failures.insert(symbol, error.clone());
+        }
+    }
+    Ok(TickOutcome {
+        id,
+        ran_at,
+        failures,
+        note: item.get("note").and_then(|v| v.as_s().ok()).cloned(),
+    })
 }
 
 fn from_item(item: &Item) -> Result<Job, JobStoreError> {
@@ -472,6 +597,20 @@ fn from_item(item: &Item) -> Result<Job, JobStoreError> {
         next_run_at: time("next_run_at")?,
         run_count: number("run_count")?,
         last_error: item.get("last_error").and_then(|v| v.as_s().ok()).cloned(),
+        pending: match item.get("pending") {
+            None => Vec::new(),
+            Some(list) => list
+                .as_l()
+                .map_err(|_| bad("pending"))?
+                .iter()
+                .map(|v| {
+                    v.as_s()
+                        .ok()
+                        .and_then(|t| TickId::parse(t).ok())
+                        .ok_or_else(|| bad("pending"))
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        },
         version: number("version")?,
         owner: item.get("owner").and_then(|v| v.as_s().ok()).cloned(),
     })
@@ -601,91 +740,60 @@ impl JobStore for DynamoJobStore {
     }
 
     async fn replace(&self, job: &Job, expected_version: u64) -> Result<(), JobStoreError> {
-        // Only what status changes and claims decide: the run statistics belong to
-        // `record_tick`, which may write them concurrently.
-        let mut set = vec![
-            "#status = :status",
-            "next_run_at = :next",
-            "updated_at = :updated",
-            "#v = :version",
-        ];
-        let mut remove = Vec::new();
-        let mut update = self
+        // Nothing else writes a job's item, so the whole item is put, on the version read.
+        let result = self
             .client
-            .update_item()
+            .put_item()
             .table_name(&self.table)
-            .set_key(Some(key_of(&job.id)))
+            .set_item(Some(to_item(job)))
             .condition_expression("#v = :expected")
             .expression_attribute_names("#v", "version")
-            .expression_attribute_names("#status", "status")
             .expression_attribute_values(
                 ":expected",
                 AttributeValue::N(expected_version.to_string()),
             )
-            .expression_attribute_values(":status", AttributeValue::S(job.status.as_str().into()))
-            .expression_attribute_values(":next", AttributeValue::S(job.next_run_at.to_rfc3339()))
-            .expression_attribute_values(":updated", AttributeValue::S(job.updated_at.to_rfc3339()))
-            .expression_attribute_values(":version", AttributeValue::N(job.version.to_string()));
-        match &job.last_error {
-            Some(e) => {
-                set.push("last_error = :error");
-                update = update.expression_attribute_values(":error", AttributeValue::S(e.clone()));
-            }
-            None => remove.push("last_error"),
-        }
-        if job.status == JobStatus::Active {
-            set.push("due_shard = :shard");
-            set.push("due_at = :due");
-            update = update
-                .expression_attribute_values(
-                    ":shard",
-                    AttributeValue::N(due_shard(&job.id).to_string()),
-                )
-                .expression_attribute_values(
-                    ":due",
-                    AttributeValue::N(job.next_run_at.timestamp_millis().to_string()),
-                );
-        } else {
-            remove.extend(["due_shard", "due_at"]);
-        }
-        let mut expression = format!("SET {}", set.join(", "));
-        if !remove.is_empty() {
-            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
-        }
-        match update.update_expression(expression).send().await {
+            .send()
+            .await;
+        match result {
             Ok(_) => Ok(()),
             Err(e) if conditional_failed(&e) => Err(JobStoreError::Conflict),
             Err(e) => Err(unavailable(e)),
         }
     }
 
-    async fn record_tick(
-        &self,
-        id: &JobId,
-        ran_at: DateTime<Utc>,
-        last_error: Option<&str>,
-    ) -> Result<bool, JobStoreError> {
-        let mut update = self
+    async fn record_outcome(&self, outcome: &TickOutcome) -> Result<(), JobStoreError> {
+        let mut put = self
             .client
-            .update_item()
+            .put_item()
             .table_name(&self.table)
-            .set_key(Some(key_of(id)))
-            .condition_expression("attribute_exists(#k)")
-            .expression_attribute_names("#k", JOBS_TABLE_KEY)
-            .expression_attribute_values(":t", AttributeValue::S(ran_at.to_rfc3339()))
-            .expression_attribute_values(":one", AttributeValue::N("1".into()));
-        update = match last_error {
-            Some(e) => update
-                .update_expression("SET last_run_at = :t, last_error = :e ADD run_count :one")
-                .expression_attribute_values(":e", AttributeValue::S(e.to_owned())),
-            None => update
-                .update_expression("SET last_run_at = :t REMOVE last_error ADD run_count :one"),
-        };
-        match update.send().await {
-            Ok(_) => Ok(true),
-            Err(e) if conditional_failed(&e) => Ok(false),
+            .set_item(Some(outcome_to_item(outcome)));
+        if outcome.ran_at.is_none() {
+            // A tick that was not run never hides a run of the same tick.
+            put = put.condition_expression("attribute_not_exists(ran_at)");
+        }
+        match put.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if conditional_failed(&e) => Ok(()),
             Err(e) => Err(unavailable(e)),
         }
+    }
+
+    async fn outcomes(
+        &self,
+        ids: &[TickId],
+    ) -> Result<HashMap<TickId, TickOutcome>, JobStoreError> {
+        let mut found = HashMap::new();
+        let mut distinct: Vec<&TickId> = ids.iter().collect();
+        distinct.sort();
+        distinct.dedup();
+        for chunk in distinct.chunks(BATCH_GET) {
+            let keys: Vec<Item> = chunk.iter().map(|id| outcome_key(id)).collect();
+            for item in self.batch_get(keys, false).await? {
+                let outcome = outcome_from_item(&item)?;
+                found.insert(outcome.id.clone(), outcome);
+            }
+        }
+        Ok(found)
     }
 
     async fn delete(&self, job: &Job, expected_version: u64) -> Result<(), JobStoreError> {
@@ -779,9 +887,27 @@ mod tests {
             next_run_at: now,
             run_count: 3,
             last_error: Some("MSFT: unavailable".into()),
+            pending: vec![TickId::new(now, "w1", 0), TickId::new(now, "w1", 1)],
             version: 4,
             owner: Some("team-a".into()),
         };
         assert_eq!(from_item(&to_item(&job)).unwrap(), job);
+    }
+
+    #[test]
+    fn outcomes_round_trip() {
+        let now = DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap();
+        let id = TickId::new(now, "w1", 7);
+        let ran = TickOutcome::ran(
+            id.clone(),
+            now,
+            [(Symbol::parse("MSFT").unwrap(), "unavailable".to_owned())],
+        );
+        assert_eq!(outcome_from_item(&outcome_to_item(&ran)).unwrap(), ran);
+        let skipped = TickOutcome::not_run(id, "deadline");
+        assert_eq!(
+            outcome_from_item(&outcome_to_item(&skipped)).unwrap(),
+            skipped
+        );
     }
 }

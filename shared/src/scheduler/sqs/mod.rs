@@ -18,6 +18,28 @@ use crate::cause::Cause;
 
 /// Most entries of one SQS batch call.
 const BATCH: usize = 10;
+/// Most bytes of message bodies in one SQS batch call: 256 KiB, the limit SQS has long had
+/// (it has since raised it to 1 MiB; emulators and older regions may not have).
+const BATCH_BYTES: usize = 256 * 1024;
+
+/// `bodies` split into consecutive batches of at most [`BATCH`] entries and
+/// [`BATCH_BYTES`], as ranges of indexes (a body over the limit goes alone, and SQS says
+/// why it refuses it).
+fn batches(bodies: &[String]) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, body) in bodies.iter().enumerate() {
+        if i > start && (i - start == BATCH || bytes + body.len() > BATCH_BYTES) {
+            out.push(start..i);
+            (start, bytes) = (i, 0);
+        }
+        bytes += body.len();
+    }
+    if start < bodies.len() {
+        out.push(start..bodies.len());
+    }
+    out
+}
 
 /// Ticks in an SQS queue.
 #[derive(Clone)]
@@ -126,17 +148,20 @@ impl TickQueue for SqsTickQueue {
     async fn send(&self, ticks: &[DelayedTick]) -> Result<(), SchedulerError> {
         let mut not_sent = 0usize;
         let mut last_error = None;
-        for chunk in ticks.chunks(BATCH) {
-            let entries = chunk
-                .iter()
-                .enumerate()
-                .map(|(i, t)| {
-                    let delay = t.delay.min(MAX_DELAY);
+        let bodies = ticks
+            .iter()
+            .map(|t| encode(&t.tick))
+            .collect::<Result<Vec<_>, _>>()?;
+        for batch in batches(&bodies) {
+            let entries = batch
+                .clone()
+                .map(|i| {
+                    let delay = ticks[i].delay.min(MAX_DELAY);
                     // Rounded up: a tick is never visible before it is due.
                     let secs = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
                     SendMessageBatchRequestEntry::builder()
                         .id(i.to_string())
-                        .message_body(encode(&t.tick)?)
+                        .message_body(bodies[i].as_str())
                         .delay_seconds(i32::try_from(secs.min(900)).unwrap_or(900))
                         .build()
                         .map_err(unavailable)
@@ -160,7 +185,7 @@ impl TickQueue for SqsTickQueue {
                     }
                 }
                 Err(e) => {
-                    not_sent += chunk.len();
+                    not_sent += batch.len();
                     last_error = Some(DisplayErrorContext(&e).to_string());
                 }
             }
@@ -176,5 +201,21 @@ impl TickQueue for SqsTickQueue {
 
     fn describe(&self) -> String {
         format!("sqs queue {} (delayed messages)", self.queue_url)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_keep_within_entries_and_bytes() {
+        let small = vec!["x".repeat(100); 25];
+        assert_eq!(batches(&small), [0..10, 10..20, 20..25]);
+        let big = vec!["x".repeat(100_000); 5];
+        assert_eq!(batches(&big), [0..2, 2..4, 4..5]);
+        assert!(batches(&[]).is_empty());
+        let huge = vec!["x".repeat(300_000), "y".into()];
+        assert_eq!(batches(&huge), [0..1, 1..2]);
     }
 }

@@ -14,9 +14,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
-use super::plan::{group_ticks, plan};
+use super::plan::{Lanes, group_ticks, plan};
 use super::{MAX_PAGE, NewJob, PollSettings, PollingError, WRITE_ATTEMPTS, validate};
-use crate::domain::{Job, JobId, JobPage, JobStatus, ProviderId};
+use crate::domain::{Job, JobId, JobPage, JobStatus, ProviderId, TickId};
 use crate::jobs::{JobStore, JobStoreError, OwnerLimits};
 use crate::scheduler::TickQueue;
 use crate::telemetry::Metrics;
@@ -103,20 +103,54 @@ impl JobAdmin {
             now,
         )
         .owned_by(owner);
-        let ticks = self.claim_window(&mut job, now);
+        let lanes = Lanes::new([&job]);
+        let ticks = self.claim_window(&mut job, &lanes, now);
         self.jobs.create(&job, limits).await?;
-        self.send(&job, ticks, now).await;
+        self.send(&job, &lanes, ticks, now).await;
         info!(job_id = %job.id, symbols = job.symbols.len(), interval = job.interval_secs, "polling job created");
         Ok(job)
     }
 
-    /// The job `id`, if `scope` sees it (else [`PollingError::NotFound`], as if absent).
+    /// The job `id`, if `scope` sees it (else [`PollingError::NotFound`], as if absent),
+    /// with the outcomes of its ticks recorded so far.
     pub async fn get(&self, scope: &Scope, id: &JobId) -> Result<Job, PollingError> {
+        let job = self.stored(scope, id).await?;
+        Ok(self.seen_one(job).await)
+    }
+
+    /// The job `id` as stored, if `scope` sees it.
+    async fn stored(&self, scope: &Scope, id: &JobId) -> Result<Job, PollingError> {
         self.jobs
             .get(id)
             .await?
             .filter(|job| scope.sees(job))
             .ok_or_else(|| PollingError::NotFound(id.clone()))
+    }
+
+    /// One job as a reader sees it (see [`JobAdmin::seen`]).
+    async fn seen_one(&self, job: Job) -> Job {
+        let mut seen = self.seen(vec![job.clone()]).await;
+        seen.pop().unwrap_or(job)
+    }
+
+    /// `jobs` as a reader sees them: their counted statistics plus the recorded outcomes of
+    /// their pending ticks (one read for all of them). If those cannot be read, the counted
+    /// statistics alone: a little behind, never wrong.
+    async fn seen(&self, jobs: Vec<Job>) -> Vec<Job> {
+        let ids: Vec<TickId> = jobs
+            .iter()
+            .flat_map(|j| j.pending.iter().cloned())
+            .collect();
+        if ids.is_empty() {
+            return jobs;
+        }
+        match self.jobs.outcomes(&ids).await {
+            Ok(outcomes) => jobs.iter().map(|j| j.with_outcomes(&outcomes)).collect(),
+            Err(e) => {
+                warn!(error = %e, "tick outcomes not read; jobs shown with their counted runs");
+                jobs
+            }
+        }
     }
 
     /// One page of the jobs `scope` sees, newest first (`limit` is clamped to
@@ -131,16 +165,20 @@ impl JobAdmin {
             Scope::All => None,
             Scope::Owner(o) => Some(o.as_str()),
         };
-        Ok(self
+        let page = self
             .jobs
             .list(owner, limit.clamp(1, MAX_PAGE), cursor)
-            .await?)
+            .await?;
+        Ok(JobPage {
+            jobs: self.seen(page.jobs).await,
+            next_cursor: page.next_cursor,
+        })
     }
 
     /// Deletes job `id`: one write, conditional on the version read.
     pub async fn delete(&self, scope: &Scope, id: &JobId) -> Result<(), PollingError> {
         for _ in 0..WRITE_ATTEMPTS {
-            let job = self.get(scope, id).await?;
+            let job = self.stored(scope, id).await?;
             match self.jobs.delete(&job, job.version).await {
                 Ok(()) => {
                     info!(job_id = %id, "polling job deleted");
@@ -173,26 +211,27 @@ impl JobAdmin {
         status: JobStatus,
     ) -> Result<Job, PollingError> {
         for _ in 0..WRITE_ATTEMPTS {
-            let job = self.get(scope, id).await?;
+            let job = self.stored(scope, id).await?;
             if job.status == status {
-                return Ok(job);
+                return Ok(self.seen_one(job).await);
             }
             let now = Utc::now();
             let mut changed = job.clone();
             changed.status = status;
             changed.version = job.version + 1;
             changed.updated_at = now;
+            let lanes = Lanes::new([&changed]);
             let ticks = if status == JobStatus::Active {
                 changed.next_run_at = now;
-                self.claim_window(&mut changed, now)
+                self.claim_window(&mut changed, &lanes, now)
             } else {
                 Vec::new()
             };
             match self.jobs.replace(&changed, job.version).await {
                 Ok(()) => {
-                    self.send(&changed, ticks, now).await;
+                    self.send(&changed, &lanes, ticks, now).await;
                     info!(job_id = %id, status = status.as_str(), "polling job status changed");
-                    return Ok(changed);
+                    return Ok(self.seen_one(changed).await);
                 }
                 Err(JobStoreError::Conflict) => continue,
                 Err(e) => return Err(e.into()),
@@ -202,23 +241,26 @@ impl JobAdmin {
     }
 
     /// The ticks of `job` in the coming window (from its `next_run_at`), moving its
-    /// `next_run_at` past them: written with the job, they are claimed.
-    fn claim_window(&self, job: &mut Job, now: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+    /// `next_run_at` past them and naming their messages among its pending ticks: written
+    /// with the job, they are claimed.
+    fn claim_window(&self, job: &mut Job, lanes: &Lanes, now: DateTime<Utc>) -> Vec<DateTime<Utc>> {
         let window_end =
             now + chrono::Duration::from_std(self.settings.tick_window).unwrap_or_default();
         let p = plan(job, now, window_end);
         job.next_run_at = p.next_run_at;
+        let ids: Vec<TickId> = p.ticks.iter().map(|t| lanes.tick_id(job, *t)).collect();
+        job.add_pending(ids);
         p.ticks
     }
 
     /// Sends a job's claimed ticks. A failure is logged and counted, not returned: the job
     /// is stored and the next wake-up carries on after the claimed window.
-    async fn send(&self, job: &Job, ticks: Vec<DateTime<Utc>>, now: DateTime<Utc>) {
+    async fn send(&self, job: &Job, lanes: &Lanes, ticks: Vec<DateTime<Utc>>, now: DateTime<Utc>) {
         if ticks.is_empty() {
             return;
         }
         let count = ticks.len();
-        let delayed = group_ticks(&[(job.clone(), ticks)], now);
+        let delayed = group_ticks(&[(job.clone(), ticks)], lanes, now);
         if let Err(e) = self.queue.send(&delayed).await {
             self.metrics.count("PollTickNotSent", vec![]);
             warn!(job_id = %job.id, ticks = count, error = %e, "the job's first ticks were not sent; it ticks from the next wake-up");

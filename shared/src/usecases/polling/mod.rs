@@ -26,7 +26,7 @@ use crate::jobs::JobStoreError;
 use crate::scheduler::SchedulerError;
 
 pub use admin::{JobAdmin, Scope};
-pub use plan::{Plan, group_ticks, plan};
+pub use plan::{Lanes, MAX_JOBS_PER_TICK, Plan, group_ticks, plan};
 pub use ticks::{RunOutcome, SymbolFailure, TickReport, TickRunner};
 pub use wakeup::{WakeUp, WakeUpReport};
 

@@ -11,12 +11,17 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::{Job, ProviderId, Symbol, next_grid_point};
+use crate::domain::{Job, ProviderId, Symbol, TickId, next_grid_point};
 use crate::scheduler::{DelayedTick, Tick, TickJob};
 
-/// Most jobs one message names, so a message stays far below SQS's size limit (an entry is
-/// about 60 bytes of JSON).
-pub const MAX_JOBS_PER_TICK: usize = 1_000;
+/// Jobs a message names on average: a provider's due jobs are spread over lanes of about
+/// this many, so no message comes near [`MAX_JOBS_PER_TICK`].
+const JOBS_PER_LANE: usize = 500;
+/// Symbols (summed over jobs) a message names on average, for the same reason.
+const SYMBOLS_PER_LANE: usize = 4_000;
+/// Most jobs one message may name: twice the lane average, which a lane of random job ids
+/// does not reach (about 500 expected, and a standard deviation of about 22).
+pub const MAX_JOBS_PER_TICK: usize = 2 * JOBS_PER_LANE;
 
 /// The ticks of one job in a window.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,29 +55,90 @@ pub fn plan(job: &Job, now: DateTime<Utc>, window_end: DateTime<Utc>) -> Plan {
     }
 }
 
-/// Groups the claimed ticks of many jobs into shared ticks: one per due time and provider
-/// (split every [`MAX_JOBS_PER_TICK`] jobs), each naming the distinct symbols of its jobs,
-/// delayed by its offset from `now`.
-pub fn group_ticks(claimed: &[(Job, Vec<DateTime<Utc>>)], now: DateTime<Utc>) -> Vec<DelayedTick> {
-    let mut groups: BTreeMap<(DateTime<Utc>, ProviderId), Vec<&Job>> = BTreeMap::new();
-    for (job, ticks) in claimed {
-        for due in ticks {
-            groups.entry((*due, job.provider)).or_default().push(job);
-        }
-    }
-    let mut out = Vec::new();
-    for ((due_at, provider), jobs) in groups {
-        for chunk in jobs.chunks(MAX_JOBS_PER_TICK) {
-            out.push(DelayedTick {
-                tick: shared_tick(due_at, provider, chunk),
-                delay: (due_at - now).to_std().unwrap_or(Duration::ZERO),
-            });
-        }
-    }
-    out
+/// How one wake-up (or one API call) spreads jobs over messages. Per provider, the jobs
+/// are split into lanes by their ids (random), enough lanes that each holds about
+/// [`JOBS_PER_LANE`] jobs and [`SYMBOLS_PER_LANE`] symbols; one message is sent per due time
+/// and lane. A job's message ids follow from its own ticks and lane, so a claim can write
+/// them on the job before the messages are put together.
+#[derive(Debug, Clone)]
+pub struct Lanes {
+    maker: String,
+    per_provider: BTreeMap<ProviderId, u32>,
 }
 
-fn shared_tick(due_at: DateTime<Utc>, provider: ProviderId, jobs: &[&Job]) -> Tick {
+impl Lanes {
+    /// Lanes for `jobs`, under a new random maker name.
+    pub fn new<'a>(jobs: impl IntoIterator<Item = &'a Job>) -> Self {
+        let mut load: BTreeMap<ProviderId, (usize, usize)> = BTreeMap::new();
+        for job in jobs {
+            let entry = load.entry(job.provider).or_default();
+            entry.0 += 1;
+            entry.1 += job.symbols.len();
+        }
+        let per_provider = load
+            .into_iter()
+            .map(|(provider, (jobs, symbols))| {
+                let lanes = jobs
+                    .div_ceil(JOBS_PER_LANE)
+                    .max(symbols.div_ceil(SYMBOLS_PER_LANE))
+                    .max(1);
+                (provider, u32::try_from(lanes).unwrap_or(u32::MAX))
+            })
+            .collect();
+        // The random tail of a UUIDv7 (its last 62 bits are random).
+        let nonce = uuid::Uuid::now_v7().simple().to_string();
+        Self {
+            maker: nonce[20..].to_owned(),
+            per_provider,
+        }
+    }
+
+    /// The message that carries `job`'s tick due at `due_at`.
+    pub fn tick_id(&self, job: &Job, due_at: DateTime<Utc>) -> TickId {
+        let lanes = self.per_provider.get(&job.provider).copied().unwrap_or(1);
+        let maker = format!("{}{}", self.maker, job.provider.as_str());
+        TickId::new(due_at, &maker, lane_of(job, lanes) as usize)
+    }
+}
+
+/// A job's lane among `lanes`: from the random tail of its id (UUIDv7).
+fn lane_of(job: &Job, lanes: u32) -> u32 {
+    let id = job.id.as_str();
+    let tail = id.get(id.len().saturating_sub(8)..).unwrap_or("0");
+    u32::from_str_radix(tail, 16).unwrap_or(0) % lanes.max(1)
+}
+
+/// Groups the claimed ticks of many jobs into shared ticks: one per due time, provider and
+/// lane of `lanes`, each naming the distinct symbols of its jobs, delayed by its offset from
+/// `now`.
+pub fn group_ticks(
+    claimed: &[(Job, Vec<DateTime<Utc>>)],
+    lanes: &Lanes,
+    now: DateTime<Utc>,
+) -> Vec<DelayedTick> {
+    let mut groups: BTreeMap<TickId, Vec<&Job>> = BTreeMap::new();
+    for (job, ticks) in claimed {
+        for due in ticks {
+            groups
+                .entry(lanes.tick_id(job, *due))
+                .or_default()
+                .push(job);
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(id, jobs)| {
+            let due_at = id.due_at();
+            DelayedTick {
+                delay: (due_at - now).to_std().unwrap_or(Duration::ZERO),
+                tick: shared_tick(id, jobs[0].provider, &jobs),
+            }
+        })
+        .collect()
+}
+
+fn shared_tick(id: TickId, provider: ProviderId, jobs: &[&Job]) -> Tick {
+    let due_at = id.due_at();
     let mut symbols: Vec<Symbol> = Vec::new();
     let mut entries = Vec::with_capacity(jobs.len());
     let mut shortest = u32::MAX;
@@ -95,6 +161,7 @@ fn shared_tick(due_at: DateTime<Utc>, provider: ProviderId, jobs: &[&Job]) -> Ti
         });
     }
     Tick {
+        id,
         due_at,
         expires_at: due_at + chrono::Duration::seconds(i64::from(shortest.max(1))),
         provider,
@@ -154,7 +221,7 @@ mod tests {
             (a.clone(), vec![at("2026-12-01T10:00:10Z")]),
             (b.clone(), vec![at("2026-12-01T10:00:10Z")]),
         ];
-        let ticks = group_ticks(&claimed, now);
+        let ticks = group_ticks(&claimed, &Lanes::new([&a, &b]), now);
         assert_eq!(ticks.len(), 1);
         let t = &ticks[0];
         assert_eq!(t.delay, Duration::from_secs(10));
@@ -162,5 +229,79 @@ mod tests {
         assert_eq!(t.tick.jobs.len(), 2);
         assert_eq!(t.tick.jobs[1].symbols, [0]);
         assert_eq!(t.tick.expires_at, at("2026-12-01T10:00:20Z"));
+        assert_eq!(t.tick.id.due_at(), t.tick.due_at);
+    }
+
+    /// SQS takes messages of at most 256 KiB.
+    const SQS_MAX: usize = 256 * 1024;
+
+    fn encoded(t: &DelayedTick) -> usize {
+        serde_json::to_string(&t.tick).unwrap().len()
+    }
+
+    #[test]
+    fn ten_thousand_jobs_are_spread_over_messages_sqs_takes() {
+        let jobs: Vec<Job> = (0..10_000)
+            .map(|i| job(&[&format!("S{}", i % 500)], 10, "2026-12-01T10:00:10Z"))
+            .collect();
+        let lanes = Lanes::new(&jobs);
+        let claimed: Vec<_> = jobs
+            .iter()
+            .map(|j| (j.clone(), vec![at("2026-12-01T10:00:10Z")]))
+            .collect();
+        let ticks = group_ticks(&claimed, &lanes, at("2026-12-01T10:00:00Z"));
+        assert_eq!(ticks.len(), 20);
+        assert_eq!(
+            ticks.iter().map(|t| t.tick.jobs.len()).sum::<usize>(),
+            10_000
+        );
+        for t in &ticks {
+            assert!(t.tick.jobs.len() <= MAX_JOBS_PER_TICK);
+            assert!(encoded(t) < SQS_MAX, "{} bytes", encoded(t));
+        }
+    }
+
+    #[test]
+    fn jobs_with_many_symbols_still_fit_a_message() {
+        // 1,000 jobs of 50 distinct symbols each: one message would be far over the limit.
+        let jobs: Vec<Job> = (0..1_000)
+            .map(|i| {
+                let symbols: Vec<String> = (0..50).map(|k| format!("SYM{}", i * 50 + k)).collect();
+                let refs: Vec<&str> = symbols.iter().map(String::as_str).collect();
+                job(&refs, 60, "2026-12-01T10:01:00Z")
+            })
+            .collect();
+        let lanes = Lanes::new(&jobs);
+        let claimed: Vec<_> = jobs
+            .iter()
+            .map(|j| (j.clone(), vec![at("2026-12-01T10:01:00Z")]))
+            .collect();
+        let ticks = group_ticks(&claimed, &lanes, at("2026-12-01T10:00:00Z"));
+        assert!(ticks.len() >= 13, "{} messages", ticks.len());
+        for t in &ticks {
+            assert!(encoded(t) < SQS_MAX, "{} bytes", encoded(t));
+        }
+    }
+
+    #[test]
+    fn a_job_keeps_its_message_across_its_ticks_and_a_second_look() {
+        let jobs: Vec<Job> = (0..2_000)
+            .map(|_| job(&["AAPL"], 10, "2026-12-01T10:00:10Z"))
+            .collect();
+        let lanes = Lanes::new(&jobs);
+        let j = &jobs[17];
+        let first = lanes.tick_id(j, at("2026-12-01T10:00:10Z"));
+        assert_eq!(lanes.tick_id(j, at("2026-12-01T10:00:10Z")), first);
+        let claimed = vec![(j.clone(), vec![at("2026-12-01T10:00:10Z")])];
+        let ticks = group_ticks(&claimed, &lanes, at("2026-12-01T10:00:00Z"));
+        assert_eq!(
+            ticks[0].tick.id, first,
+            "the message is the one the claim named"
+        );
+        assert_ne!(
+            Lanes::new(&jobs).tick_id(j, at("2026-12-01T10:00:10Z")),
+            first,
+            "another wake-up makes other messages"
+        );
     }
 }

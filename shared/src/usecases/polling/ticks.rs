@@ -6,8 +6,9 @@
 //!    (reported as a failed batch item) so a later invocation runs it if it is still useful.
 //! 3. Otherwise each of its distinct symbols is fetched once, through the latest-price path
 //!    (in batch calls where the provider has them, concurrently, bounded, within the
-//!    provider's call budget), and each job records the tick with the failures of its own
-//!    symbols. A symbol whose quote could not be stored failed: nothing is counted as polled
+//!    provider's call budget), and the tick records its outcome once (which symbols failed
+//!    and why), for its jobs to count at their next claim: one write however many jobs it
+//!    serves. A symbol whose quote could not be stored failed: nothing is counted as polled
 //!    that is not on record.
 
 use std::collections::HashMap;
@@ -20,7 +21,7 @@ use serde::Serialize;
 use tracing::warn;
 
 use super::PollSettings;
-use crate::domain::{ProviderId, Symbol};
+use crate::domain::{ProviderId, Symbol, TickOutcome};
 use crate::jobs::JobStore;
 use crate::ratelimit::{Quota, RateLimiting};
 use crate::scheduler::Tick;
@@ -29,8 +30,8 @@ use crate::usecases::QuoteService;
 
 /// Least time a tick is given: one that would have less before the deadline is not started.
 const MIN_TICK_TIME: Duration = Duration::from_secs(1);
-/// Job records written at once.
-const RECORD_CONCURRENCY: usize = 16;
+/// Longest wait for a tick's outcome to be recorded when there is no invocation deadline.
+const RECORD_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// One symbol that could not be fetched in a tick.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -71,6 +72,8 @@ pub struct TickReport {
     pub fetched: usize,
     /// Symbols that failed; the others were still fetched.
     pub failures: Vec<SymbolFailure>,
+    /// Whether its outcome was recorded for its jobs to count.
+    pub recorded: bool,
 }
 
 /// The tick-running use case.
@@ -122,6 +125,7 @@ impl TickRunner {
             calls: 0,
             fetched: 0,
             failures: Vec::new(),
+            recorded: false,
         };
         if started_at > tick.expires_at {
             self.metrics
@@ -139,7 +143,7 @@ impl TickRunner {
         });
         if stop_at.is_some_and(|s| started + MIN_TICK_TIME > s) {
             report.outcome = RunOutcome::Skipped;
-            self.skip(tick, stop_at).await;
+            report.recorded = self.skip(tick, stop_at).await;
             return report;
         }
         // A symbol waits for the call budget at most until the tick expires or the deadline.
@@ -183,20 +187,15 @@ impl TickRunner {
             }
         }
         report.failures.sort_by(|a, b| a.symbol.cmp(&b.symbol));
-        self.record(tick, started_at, |indexes| {
-            let errors: Vec<String> = indexes
+        let outcome = TickOutcome::ran(
+            tick.id.clone(),
+            started_at,
+            report
+                .failures
                 .iter()
-                .filter_map(|&i| {
-                    let i = usize::from(i);
-                    match results.get(&i) {
-                        Some(Err(e)) => Some(format!("{}: {e}", tick.symbols[i])),
-                        _ => None,
-                    }
-                })
-                .collect();
-            (!errors.is_empty()).then(|| errors.join("; "))
-        })
-        .await;
+                .map(|f| (f.symbol.clone(), f.error.clone())),
+        );
+        report.recorded = self.record(&outcome, stop_at).await;
         self.metrics.count("PollTick", dims());
         self.metrics.millis(
             "PollTickLatency",
@@ -238,9 +237,8 @@ impl TickRunner {
         }
     }
 
-    /// Records on every job of `tick` that it was skipped for the deadline, as far as the
-    /// time left allows.
-    async fn skip(&self, tick: &Tick, stop_at: Option<Instant>) {
+    /// Records that `tick` was skipped for the deadline, as far as the time left allows.
+    async fn skip(&self, tick: &Tick, stop_at: Option<Instant>) -> bool {
         self.metrics.amount(
             "PollTickSkipped",
             tick.jobs.len() as f64,
@@ -255,61 +253,26 @@ impl TickRunner {
             tick.due_at
                 .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
         );
-        let write = self.record_all(tick, None, |_| Some(message.clone()));
-        // The records themselves must not overrun the deadline either; the margin is theirs.
-        let budget = stop_at.map_or(Duration::from_secs(5), |_| {
-            self.settings.deadline_margin / 2
+        self.record(&TickOutcome::not_run(tick.id.clone(), &message), stop_at)
+            .await
+    }
+
+    /// Records `outcome`, within the deadline's margin (its jobs would only count it a
+    /// little short: the fetched quotes are on record either way). Whether it was.
+    async fn record(&self, outcome: &TickOutcome, stop_at: Option<Instant>) -> bool {
+        // The write must not overrun the deadline: it may use half the margin.
+        let budget = stop_at.map_or(RECORD_TIMEOUT, |s| {
+            (s.saturating_duration_since(Instant::now()) + self.settings.deadline_margin / 2)
+                .min(RECORD_TIMEOUT)
         });
-        if tokio::time::timeout(budget, write).await.is_err() {
-            warn!("skipped tick not recorded on every job before the deadline");
-        }
-    }
-
-    async fn record(
-        &self,
-        tick: &Tick,
-        ran_at: DateTime<Utc>,
-        error_of: impl Fn(&[u16]) -> Option<String>,
-    ) {
-        self.record_all(tick, Some(ran_at), error_of).await;
-    }
-
-    /// Writes each job's outcome: a run (`ran_at`) or only `last_error` (a skip).
-    async fn record_all(
-        &self,
-        tick: &Tick,
-        ran_at: Option<DateTime<Utc>>,
-        error_of: impl Fn(&[u16]) -> Option<String>,
-    ) {
-        let writes: Vec<_> = tick
-            .jobs
-            .iter()
-            .map(|job| {
-                let error = error_of(&job.symbols);
-                async move {
-                    let result = match ran_at {
-                        Some(at) => self.jobs.record_tick(&job.id, at, error.as_deref()).await,
-                        None => match self.jobs.get(&job.id).await {
-                            Ok(Some(mut stored)) => {
-                                let version = stored.version;
-                                stored.last_error = error;
-                                stored.version += 1;
-                                self.jobs.replace(&stored, version).await.map(|()| true)
-                            }
-                            Ok(None) => Ok(false),
-                            Err(e) => Err(e),
-                        },
-                    };
-                    if let Err(e) = result {
-                        warn!(job_id = %job.id, error = %e, "tick outcome not recorded");
-                    }
-                }
-            })
-            .collect();
-        futures::stream::iter(writes)
-            .buffer_unordered(RECORD_CONCURRENCY)
-            .collect::<Vec<()>>()
-            .await;
+        let failed = match tokio::time::timeout(budget, self.jobs.record_outcome(outcome)).await {
+            Ok(Ok(())) => return true,
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => "not written before the invocation's deadline".to_owned(),
+        };
+        self.metrics.count("PollOutcomeNotRecorded", vec![]);
+        warn!(tick = %outcome.id, error = %failed, "tick outcome not recorded; its jobs will not count it");
+        false
     }
 
     /// Waits until the provider's rate limit allows one more call, or fails at `deadline`.

@@ -4,15 +4,20 @@
 //!    overlap, plus the claim lead: in steady state a wake-up then claims the minute after
 //!    next, and its claims have a minute to finish before those ticks are due) through the
 //!    store's index of due jobs.
-//! 2. Claims each job's ticks in the window with one conditional write per job (a job
-//!    another writer changed meanwhile is skipped: it was claimed, paused or deleted).
-//! 3. Sends the claimed ticks, grouped into shared ticks, to the tick queue, each delayed
+//! 2. Reads the recorded outcomes of those jobs' final ticks (a batch read per hundred
+//!    distinct ticks, shared by all their jobs).
+//! 3. Claims each job's ticks in the window with one conditional write per job, which also
+//!    counts its final ticks' outcomes into it and names the messages of its new ticks (a
+//!    job another writer changed meanwhile is read again once, then skipped: it was claimed,
+//!    paused or deleted). A paused job with ticks left to count is only counted.
+//! 4. Sends the claimed ticks, grouped into shared ticks, to the tick queue, each delayed
 //!    by its offset from now.
-//! 4. Re-publishes undelivered events, whether or not any job exists.
+//! 5. Re-publishes undelivered events, whether or not any job exists.
 //!
 //! Nothing is started that cannot finish before the invocation's deadline minus the margin:
 //! jobs not claimed by then stay due for the next wake-up, and the re-publisher stops.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,9 +26,9 @@ use futures::StreamExt;
 use serde::Serialize;
 use tracing::{info, warn};
 
-use super::plan::{group_ticks, plan};
+use super::plan::{Lanes, group_ticks, plan};
 use super::{PollSettings, PollingError, WINDOW_OVERLAP};
-use crate::domain::{Job, JobStatus};
+use crate::domain::{Job, JobStatus, TickId, TickOutcome};
 use crate::jobs::{JobStore, JobStoreError};
 use crate::scheduler::TickQueue;
 use crate::telemetry::Metrics;
@@ -51,10 +56,19 @@ pub struct WakeUpReport {
     pub left_due: usize,
     /// Jobs another writer changed first.
     pub conflicts: usize,
+    /// Ticks whose outcomes were counted into their jobs.
+    pub counted: usize,
     /// Milliseconds from the start to the last claim.
     pub claim_ms: u64,
     /// Undelivered events re-published.
     pub republished: usize,
+}
+
+/// Outcomes read for counting: the ids asked, and those found.
+#[derive(Default)]
+struct Outcomes {
+    asked: HashSet<TickId>,
+    found: HashMap<TickId, TickOutcome>,
 }
 
 /// The wake-up use case.
@@ -68,7 +82,9 @@ pub struct WakeUp {
 }
 
 enum Claim {
-    Claimed(Job, Vec<DateTime<Utc>>, u64),
+    Claimed(Box<Job>, Vec<DateTime<Utc>>, u64, usize),
+    /// A paused job's last ticks counted.
+    Counted(usize),
     Nothing,
     Conflict,
     LeftDue,
@@ -125,7 +141,7 @@ impl WakeUp {
             }
         };
         report.claim_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let ticks = group_ticks(&claimed, Utc::now());
+        let ticks = group_ticks(&claimed.0, &claimed.1, Utc::now());
         report.messages = ticks.len();
         let sent = self.queue.send(&ticks).await;
         if let Err(e) = &sent {
@@ -156,12 +172,14 @@ impl WakeUp {
         window_end: DateTime<Utc>,
         stop_at: Option<Instant>,
         report: &mut WakeUpReport,
-    ) -> Vec<(Job, Vec<DateTime<Utc>>)> {
+    ) -> (Vec<(Job, Vec<DateTime<Utc>>)>, Lanes) {
+        let lanes = Lanes::new(due.iter().filter(|j| j.status == JobStatus::Active));
+        let outcomes = self.final_outcomes(&due, now).await;
         // Collected first: a lazily mapped stream of borrowing futures is not `Send` enough
         // for a spawned task.
         let claims: Vec<_> = due
             .into_iter()
-            .map(|job| self.claim(job, now, window_end, stop_at))
+            .map(|job| self.claim(job, &lanes, &outcomes, now, window_end, stop_at))
             .collect();
         let results: Vec<Result<Claim, JobStoreError>> = futures::stream::iter(claims)
             .buffer_unordered(CLAIM_CONCURRENCY)
@@ -170,12 +188,14 @@ impl WakeUp {
         let mut claimed = Vec::new();
         for result in results {
             match result {
-                Ok(Claim::Claimed(job, ticks, dropped)) => {
+                Ok(Claim::Claimed(job, ticks, dropped, counted)) => {
                     report.claimed_jobs += 1;
                     report.ticks += ticks.len();
                     report.dropped += dropped;
-                    claimed.push((job, ticks));
+                    report.counted += counted;
+                    claimed.push((*job, ticks));
                 }
+                Ok(Claim::Counted(counted)) => report.counted += counted,
                 Ok(Claim::Nothing) => {}
                 Ok(Claim::Conflict) => report.conflicts += 1,
                 Ok(Claim::LeftDue) => report.left_due += 1,
@@ -185,12 +205,35 @@ impl WakeUp {
                 }
             }
         }
-        claimed
+        (claimed, lanes)
+    }
+
+    /// The outcomes of the final pending ticks of `jobs`, with the ids asked (an id asked
+    /// and not found never ran). Nothing is asked when the read fails: the jobs are then
+    /// claimed without counting, and count at their next claim.
+    async fn final_outcomes(&self, jobs: &[Job], now: DateTime<Utc>) -> Outcomes {
+        let asked: HashSet<TickId> = jobs
+            .iter()
+            .flat_map(|j| j.final_pending(now).cloned())
+            .collect();
+        if asked.is_empty() {
+            return Outcomes::default();
+        }
+        let ids: Vec<TickId> = asked.iter().cloned().collect();
+        match self.jobs.outcomes(&ids).await {
+            Ok(found) => Outcomes { asked, found },
+            Err(e) => {
+                warn!(error = %e, "tick outcomes not read; jobs are claimed without counting them");
+                Outcomes::default()
+            }
+        }
     }
 
     async fn claim(
         &self,
         job: Job,
+        lanes: &Lanes,
+        outcomes: &Outcomes,
         now: DateTime<Utc>,
         window_end: DateTime<Utc>,
         stop_at: Option<Instant>,
@@ -202,18 +245,34 @@ impl WakeUp {
             if stop_at.is_some_and(|s| Instant::now() >= s) {
                 return Ok(Claim::LeftDue);
             }
-            if job.status != JobStatus::Active {
-                return Ok(Claim::Nothing);
-            }
-            let p = plan(&job, now, window_end);
-            if p.ticks.is_empty() && p.dropped == 0 {
-                return Ok(Claim::Nothing);
-            }
             let mut claimed = job.clone();
-            claimed.next_run_at = p.next_run_at;
+            // Counted only when every final tick was asked: one not asked is not "never ran".
+            let counted = if job.final_pending(now).all(|id| outcomes.asked.contains(id)) {
+                let before = claimed.pending.len();
+                claimed.settle_final(&outcomes.found, now);
+                before - claimed.pending.len()
+            } else {
+                0
+            };
+            let (ticks, dropped) = if job.status == JobStatus::Active {
+                let p = plan(&job, now, window_end);
+                if p.ticks.is_empty() && p.dropped == 0 && counted == 0 {
+                    return Ok(Claim::Nothing);
+                }
+                claimed.next_run_at = p.next_run_at;
+                claimed.add_pending(p.ticks.iter().map(|t| lanes.tick_id(&job, *t)));
+                (p.ticks, p.dropped)
+            } else if counted == 0 {
+                return Ok(Claim::Nothing);
+            } else {
+                (Vec::new(), 0)
+            };
             claimed.version += 1;
             match self.jobs.replace(&claimed, job.version).await {
-                Ok(()) => return Ok(Claim::Claimed(claimed, p.ticks, p.dropped)),
+                Ok(()) if job.status == JobStatus::Active => {
+                    return Ok(Claim::Claimed(Box::new(claimed), ticks, dropped, counted));
+                }
+                Ok(()) => return Ok(Claim::Counted(counted)),
                 Err(JobStoreError::Conflict) if attempt == 0 => match self.jobs.get(&job.id).await?
                 {
                     Some(fresh) => job = fresh,
