@@ -894,6 +894,47 @@ mod tests {
         assert_eq!(from_item(&to_item(&job)).unwrap(), job);
     }
 
+    /// The size DynamoDB bills an item by: attribute names plus values (strings by length,
+    /// numbers about one byte per two digits plus one, lists and maps three bytes plus one
+    /// per element).
+    fn billed_size(item: &Item) -> usize {
+        fn value(v: &AttributeValue) -> usize {
+            match v {
+                AttributeValue::S(s) => s.len(),
+                AttributeValue::N(n) => n.len().div_ceil(2) + 1,
+                AttributeValue::L(l) => 3 + l.iter().map(|e| 1 + value(e)).sum::<usize>(),
+                AttributeValue::M(m) => {
+                    3 + m.iter().map(|(k, e)| 1 + k.len() + value(e)).sum::<usize>()
+                }
+                _ => 1,
+            }
+        }
+        item.iter().map(|(k, v)| k.len() + value(v)).sum()
+    }
+
+    #[test]
+    fn a_steady_ten_second_jobs_claim_is_one_write_unit() {
+        // A 10 s job holds about 20 pending ticks: those claimed (the next two minutes) and
+        // those not yet final (the last 70 s).
+        let now = Utc::now();
+        let mut job = Job::new(
+            vec![Symbol::parse("AAPL").unwrap()],
+            10,
+            ProviderId::Finnhub,
+            JobStatus::Active,
+            now,
+        )
+        .owned_by(Some("team-analytics".into()));
+        job.last_run_at = Some(now);
+        job.run_count = 123_456;
+        let maker = &uuid::Uuid::now_v7().simple().to_string()[24..];
+        job.add_pending(
+            (0..22).map(|i| TickId::new(now + chrono::TimeDelta::seconds(10 * i), maker, 17)),
+        );
+        let size = billed_size(&to_item(&job));
+        assert!(size <= 1024, "{size} bytes: more than one write unit");
+    }
+
     #[test]
     fn outcomes_round_trip() {
         let now = DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap();

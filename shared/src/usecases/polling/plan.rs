@@ -63,7 +63,9 @@ pub fn plan(job: &Job, now: DateTime<Utc>, window_end: DateTime<Utc>) -> Plan {
 #[derive(Debug, Clone)]
 pub struct Lanes {
     maker: String,
-    per_provider: BTreeMap<ProviderId, u32>,
+    /// Per provider: the number of its first lane (lanes are numbered across providers, so
+    /// a message id need not name its provider), and how many it has.
+    per_provider: BTreeMap<ProviderId, (u32, u32)>,
 }
 
 impl Lanes {
@@ -75,6 +77,7 @@ impl Lanes {
             entry.0 += 1;
             entry.1 += job.symbols.len();
         }
+        let mut next = 0u32;
         let per_provider = load
             .into_iter()
             .map(|(provider, (jobs, symbols))| {
@@ -82,22 +85,33 @@ impl Lanes {
                     .div_ceil(JOBS_PER_LANE)
                     .max(symbols.div_ceil(SYMBOLS_PER_LANE))
                     .max(1);
-                (provider, u32::try_from(lanes).unwrap_or(u32::MAX))
+                let lanes = u32::try_from(lanes).unwrap_or(u32::MAX);
+                let first = next;
+                next = next.saturating_add(lanes);
+                (provider, (first, lanes))
             })
             .collect();
-        // The random tail of a UUIDv7 (its last 62 bits are random).
+        // The random tail of a UUIDv7 (its last 62 bits are random): 8 hex digits keep a job's
+        // pending tick ids short (they are written with it every minute), and two wake-ups
+        // that race pick the same one with a chance of one in four billion.
         let nonce = uuid::Uuid::now_v7().simple().to_string();
         Self {
-            maker: nonce[20..].to_owned(),
+            maker: nonce[24..].to_owned(),
             per_provider,
         }
     }
 
     /// The message that carries `job`'s tick due at `due_at`.
     pub fn tick_id(&self, job: &Job, due_at: DateTime<Utc>) -> TickId {
-        let lanes = self.per_provider.get(&job.provider).copied().unwrap_or(1);
-        let maker = format!("{}{}", self.maker, job.provider.as_str());
-        TickId::new(due_at, &maker, lane_of(job, lanes) as usize)
+        // A job of a provider not counted in (one that was paused when the lanes were made)
+        // gets a lane of its provider's own, past all the others.
+        let (first, lanes) = self
+            .per_provider
+            .get(&job.provider)
+            .copied()
+            .unwrap_or((u32::MAX / 2 + job.provider as u32, 1));
+        let lane = first.saturating_add(lane_of(job, lanes));
+        TickId::new(due_at, &self.maker, lane as usize)
     }
 }
 
@@ -258,6 +272,22 @@ mod tests {
         for t in &ticks {
             assert!(t.tick.jobs.len() <= MAX_JOBS_PER_TICK);
             assert!(encoded(t) < SQS_MAX, "{} bytes", encoded(t));
+        }
+    }
+
+    #[test]
+    fn providers_never_share_a_message() {
+        let mut a = job(&["AAPL"], 10, "2026-12-01T10:00:10Z");
+        let mut b = a.clone();
+        b.id = crate::domain::JobId::generate();
+        b.provider = ProviderId::Finnhub;
+        a.provider = ProviderId::Simulated;
+        let due = at("2026-12-01T10:00:10Z");
+        for lanes in [Lanes::new([&a, &b]), Lanes::new([])] {
+            assert_ne!(lanes.tick_id(&a, due), lanes.tick_id(&b, due));
+            let claimed = vec![(a.clone(), vec![due]), (b.clone(), vec![due])];
+            let ticks = group_ticks(&claimed, &lanes, due);
+            assert_eq!(ticks.len(), 2);
         }
     }
 
