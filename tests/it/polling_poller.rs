@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use harness::dynamodb::{create_jobs_table, dynamodb_endpoint};
+use harness::proxy::Proxy;
 use harness::{FakeProvider, Kind, Reply, TestApp, kafka};
 use market_data::domain::{
     Job, JobId, JobStatus, ProviderId, Symbol, TickId, TickOutcome, next_grid_point,
@@ -604,4 +605,50 @@ async fn with_a_claim_lead_a_wake_up_claims_the_minute_after_next_ahead_of_time(
     assert!(last <= now + chrono::Duration::seconds(56), "{last}");
     let again = wake_up(&app).await;
     assert_eq!(again.ticks, 0, "nothing claimed twice: {again:?}");
+}
+
+#[tokio::test]
+async fn a_tick_whose_outcome_cannot_be_written_still_stores_its_quotes_and_is_not_retried() {
+    let upstream = dynamodb_endpoint();
+    let proxy = Proxy::start(upstream.trim_start_matches("http://")).await;
+    let table = create_jobs_table().await;
+    let app = TestApp::builder()
+        .postgres()
+        .redis()
+        .kafka()
+        .finnhub()
+        .env("JOBS_TABLE", table.table())
+        .env(
+            "AWS_ENDPOINT_URL_DYNAMODB",
+            &format!("http://{}", proxy.addr()),
+        )
+        .env("POLL_TICK_WINDOW_SECONDS", "20")
+        .build()
+        .await;
+    let job_id = create_job(&app, json!({"symbols": ["AAPL"], "interval": 60})).await;
+    let ticks = queue(&app).receive(10);
+    // DynamoDB stops answering: connections stay open and nothing comes back.
+    proxy.black_hole();
+    let response = deliver(&app, &ticks, Some(Instant::now() + Duration::from_secs(10))).await;
+    let report = &response.reports[0];
+    assert_eq!(
+        (report.outcome, report.fetched),
+        (RunOutcome::Ran, 1),
+        "{report:?}"
+    );
+    assert!(
+        !report.recorded,
+        "the outcome write gave up within its bound"
+    );
+    assert!(
+        response.batch_item_failures.is_empty(),
+        "not retried: the quote is on record, only the job's count is short"
+    );
+    assert_eq!(raw_rows(&app, "AAPL").await, 1);
+    proxy.restore();
+    let job = stored(&app, &job_id).await;
+    assert_eq!(
+        job.run_count, 0,
+        "the tick without an outcome is not counted"
+    );
 }
