@@ -137,9 +137,8 @@ async fn run(table: &str, url: &str) -> anyhow::Result<()> {
 
     let wake_up = services.wake_up.clone().with_queue(Arc::new(queue.clone()));
     let started_run = Instant::now();
-    let t = Instant::now();
     let report = wake_up.run(None).await?;
-    let wake_ms = t.elapsed().as_secs_f64() * 1000.0;
+    let wake_ms = started_run.elapsed().as_secs_f64() * 1000.0;
     println!(
         "wake-up: {} due, {} claimed, {} job-ticks in {} messages; claim {} ms, total {:.0} ms",
         report.due_jobs,

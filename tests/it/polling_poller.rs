@@ -611,20 +611,8 @@ async fn with_a_claim_lead_a_wake_up_claims_the_minute_after_next_ahead_of_time(
 async fn a_tick_whose_outcome_cannot_be_written_still_stores_its_quotes_and_is_not_retried() {
     let upstream = dynamodb_endpoint();
     let proxy = Proxy::start(upstream.trim_start_matches("http://")).await;
-    let table = create_jobs_table().await;
-    let app = TestApp::builder()
-        .postgres()
-        .redis()
-        .kafka()
-        .finnhub()
-        .env("JOBS_TABLE", table.table())
-        .env(
-            "AWS_ENDPOINT_URL_DYNAMODB",
-            &format!("http://{}", proxy.addr()),
-        )
-        .env("POLL_TICK_WINDOW_SECONDS", "20")
-        .build()
-        .await;
+    let through_proxy = format!("http://{}", proxy.addr());
+    let app = app_with(20, &[("AWS_ENDPOINT_URL_DYNAMODB", &through_proxy)]).await;
     let job_id = create_job(&app, json!({"symbols": ["AAPL"], "interval": 60})).await;
     let ticks = queue(&app).receive(10);
     // DynamoDB stops answering: connections stay open and nothing comes back.

@@ -204,18 +204,23 @@ impl Job {
     /// outcome never ran (it was dropped or lost) and counts for nothing. Ticks not final
     /// stay pending.
     pub fn settle_final(&mut self, outcomes: &HashMap<TickId, TickOutcome>, now: DateTime<Utc>) {
-        let interval = self.interval();
-        self.settle(outcomes, |id| {
-            id.due_at() + interval + OUTCOME_FINAL_AFTER <= now
-        });
+        let lag = self.final_lag();
+        self.settle(outcomes, |id| id.due_at() + lag <= now);
     }
 
     /// Its pending ticks that are final at `now`: what [`Job::settle_final`] would count.
     pub fn final_pending(&self, now: DateTime<Utc>) -> impl Iterator<Item = &TickId> {
-        let interval = self.interval();
+        let lag = self.final_lag();
         self.pending
             .iter()
-            .filter(move |id| id.due_at() + interval + OUTCOME_FINAL_AFTER <= now)
+            .filter(move |id| id.due_at() + lag <= now)
+    }
+
+    /// How long after its due time one of this job's ticks is final: it expires an interval
+    /// after it is due (at the latest), and its outcome may still come in for
+    /// [`OUTCOME_FINAL_AFTER`].
+    fn final_lag(&self) -> chrono::TimeDelta {
+        self.interval() + OUTCOME_FINAL_AFTER
     }
 
     /// The job as a reader sees it: its counted statistics plus every pending tick's
@@ -236,7 +241,7 @@ impl Job {
                 .pending
                 .iter()
                 .max()
-                .map(|last| last.due_at() + self.interval() + OUTCOME_FINAL_AFTER),
+                .map(|last| last.due_at() + self.final_lag()),
         }
     }
 
@@ -251,7 +256,6 @@ impl Job {
 
     fn settle(&mut self, outcomes: &HashMap<TickId, TickOutcome>, take: impl Fn(&TickId) -> bool) {
         self.pending.sort();
-        let symbols = self.symbols.clone();
         let mut kept = Vec::with_capacity(self.pending.len());
         for id in std::mem::take(&mut self.pending) {
             if !take(&id) {
@@ -265,7 +269,7 @@ impl Job {
                 self.run_count += 1;
                 self.last_run_at = Some(self.last_run_at.map_or(ran_at, |t| t.max(ran_at)));
             }
-            self.last_error = outcome.error_for(&symbols);
+            self.last_error = outcome.error_for(&self.symbols);
         }
         self.pending = kept;
     }

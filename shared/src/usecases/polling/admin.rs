@@ -127,28 +127,33 @@ impl JobAdmin {
             .ok_or_else(|| PollingError::NotFound(id.clone()))
     }
 
-    /// One job as a reader sees it (see [`JobAdmin::seen`]).
+    /// One job as a reader sees it (see [`JobAdmin::see`]).
     async fn seen_one(&self, job: Job) -> Job {
-        let mut seen = self.seen(vec![job.clone()]).await;
-        seen.pop().unwrap_or(job)
+        let mut jobs = [job];
+        self.see(&mut jobs).await;
+        let [job] = jobs;
+        job
     }
 
-    /// `jobs` as a reader sees them: their counted statistics plus the recorded outcomes of
-    /// their pending ticks (one read for all of them). If those cannot be read, the counted
-    /// statistics alone: a little behind, never wrong.
-    async fn seen(&self, jobs: Vec<Job>) -> Vec<Job> {
+    /// Turns `jobs` into what a reader sees: their counted statistics plus the recorded
+    /// outcomes of their pending ticks (one read for all of them). If those cannot be read,
+    /// the counted statistics alone: a little behind, never wrong.
+    async fn see(&self, jobs: &mut [Job]) {
         let ids: Vec<TickId> = jobs
             .iter()
             .flat_map(|j| j.pending.iter().cloned())
             .collect();
         if ids.is_empty() {
-            return jobs;
+            return;
         }
         match self.jobs.outcomes(&ids).await {
-            Ok(outcomes) => jobs.iter().map(|j| j.with_outcomes(&outcomes)).collect(),
+            Ok(outcomes) => {
+                for job in jobs {
+                    *job = job.with_outcomes(&outcomes);
+                }
+            }
             Err(e) => {
                 warn!(error = %e, "tick outcomes not read; jobs shown with their counted runs");
-                jobs
             }
         }
     }
@@ -165,14 +170,12 @@ impl JobAdmin {
             Scope::All => None,
             Scope::Owner(o) => Some(o.as_str()),
         };
-        let page = self
+        let mut page = self
             .jobs
             .list(owner, limit.clamp(1, MAX_PAGE), cursor)
             .await?;
-        Ok(JobPage {
-            jobs: self.seen(page.jobs).await,
-            next_cursor: page.next_cursor,
-        })
+        self.see(&mut page.jobs).await;
+        Ok(page)
     }
 
     /// Deletes job `id`: one write, conditional on the version read.

@@ -126,7 +126,7 @@ impl WakeUp {
         let now = Utc::now();
         let window = self.settings.tick_window + WINDOW_OVERLAP + self.settings.claim_lead;
         let window_end = now + chrono::Duration::from_std(window).unwrap_or_default();
-        let claimed = match self.jobs.due(window_end).await {
+        let (claimed, lanes) = match self.jobs.due(window_end).await {
             Ok(due) => {
                 report.due_jobs = due.len();
                 self.claim_all(due, now, window_end, stop_at, &mut report)
@@ -141,7 +141,7 @@ impl WakeUp {
             }
         };
         report.claim_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let ticks = group_ticks(&claimed.0, &claimed.1, Utc::now());
+        let ticks = group_ticks(&claimed, &lanes, Utc::now());
         report.messages = ticks.len();
         let sent = self.queue.send(&ticks).await;
         if let Err(e) = &sent {
